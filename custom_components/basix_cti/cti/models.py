@@ -1,0 +1,242 @@
+"""What the PBX tells us, as plain data: the records of each entity and the messages carrying them.
+
+Everything here is built by `protocol.Parser` from decoded frames. Ids are text (an integer id
+becomes its decimal form) so that they can key dictionaries and Home Assistant unique ids alike.
+Every record keeps `fields`, all it was sent (after BERT conversion), so nothing is lost when the
+server sends something this module does not model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Entity kinds as the newer generation names them; the older generation's names map onto these
+# (`chan_info` -> channel, `park_info`/`unpark_info` -> parked_channel, `mwi_info` -> mwi).
+CHANNEL = "channel"
+QUEUED_CHANNEL = "queued_channel"
+PARKED_CHANNEL = "parked_channel"
+USER = "user"
+GROUP = "group"
+GROUP_MEMBER = "group_member"
+TERMINAL = "terminal"
+MWI = "mwi"
+CHANNEL_ENTITIES = frozenset({CHANNEL, QUEUED_CHANNEL, PARKED_CHANNEL})
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One external party as the PBX resolved it from its address book; any part may be unknown."""
+
+    id: str | None
+    name: str | None
+    organization: str | None
+    avatar: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndUser:
+    """The `end_user` value: no candidate (`***`), one, or several (`_MANY_:N|...`)."""
+
+    candidates: tuple[Party, ...]
+    raw: str
+
+    @property
+    def party(self) -> Party | None:
+        """The party when the PBX resolved exactly one, else None."""
+        return self.candidates[0] if len(self.candidates) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The `target` value: whom the call was for, and the address (usually our DID) it came in on."""
+
+    type: str | None
+    id: str | None
+    name: str | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """The `state` value: a name, when the channel entered it, and its per-name details.
+
+    `details` uses the keys of protocol.md (target_type, target_id, target_name, target_location,
+    user_id, group_type, group_id, queue_id, address, url, ivr_id, operation, room_id, slot,
+    parker_id, parker_name, uuid, eavesdrop_state); a name this module does not know keeps its
+    elements in `raw` only.
+    """
+
+    name: str
+    since: datetime | None
+    details: Mapping[str, Any]
+    raw: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OtherInfo:
+    """The newer `other_info` value: who is on the other side of this channel."""
+
+    type: str | None
+    user_id: str | None
+    end_user: EndUser | None
+    direction: str | None
+    peer_location: str | None
+    address: str | None
+    offered_at: datetime | None
+    group_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One call leg (`channel`, `queued_channel`, `parked_channel`, or an older `chan_info`).
+
+    `direction` is the switch's view, as FreeSWITCH reports it: `inbound` is a leg that called
+    into the PBX, `outbound` one the PBX placed (to a phone or out to the network).
+    `user_id` is the user this leg belongs to: the `user_id` field when the field spec has one
+    (None when it is empty: that is a caller's leg), else the user named by `other_info` /
+    `target` when their type is `user`. See docs/calls.md.
+    """
+
+    entity: str
+    uuid: str
+    direction: str | None
+    peer_location: str | None
+    calling_name: str | None
+    calling_number: str | None
+    called_number: str | None
+    offered_at: datetime | None
+    answered_at: datetime | None
+    hungup_at: datetime | None
+    other_uuid: str | None
+    user_id: str | None
+    user_name: str | None
+    group_id: str | None
+    group_name: str | None
+    state: ChannelState | None
+    target: Target | None
+    end_user: EndUser | None
+    origination: tuple[str, ...] | None
+    other_info: OtherInfo | None
+    last_event: str | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The store key of a channel."""
+        return self.uuid
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A PBX user: a person with an extension, the unit Home Assistant makes a device of."""
+
+    id: str
+    name: str | None
+    label: str | None
+    extension: str | None
+    did: str | None
+    email: str | None
+    avatar_url: str | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The store key of a user."""
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A ring group, queue or other group of users."""
+
+    id: str
+    name: str | None
+    label: str | None
+    extension: str | None
+    avatar_url: str | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The store key of a group."""
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Mwi:
+    """A message-waiting indication: the state of one voicemail box."""
+
+    user_id: str | None
+    mailbox: str | None
+    new_messages: int | None
+    old_messages: int | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Boxes are keyed by their user when known, else by mailbox."""
+        return self.user_id or self.mailbox or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A record of a kind with no model of its own (group_member, terminal, future kinds)."""
+
+    entity: str
+    id: str | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Generic items are keyed by `id`, else `uuid`, else empty."""
+        return self.id or ""
+
+
+type Record = Channel | User | Group | Mwi | Item
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """The layout of an entity's records, replacing any earlier one."""
+
+    entity: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every current item of one entity kind: what the server sends right after connecting."""
+
+    entity: str
+    items: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One item of an entity changed; `event` is the server's name for why (e.g. CHANNEL_ANSWER)."""
+
+    entity: str
+    item: Record
+    event: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A free-form `system_msg` or `msg` from the server."""
+
+    kind: str
+    text: str | None
+    term: Any
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    """A frame this version does not understand, kept whole for diagnostics."""
+
+    term: Any
+
+
+type Message = FieldSpec | Snapshot | Change | Notice | UnknownMessage
