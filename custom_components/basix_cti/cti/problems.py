@@ -1,0 +1,73 @@
+"""Report malformed input once, count it always.
+
+The PBX is a network peer: a frame or record this client does not expect is logged, never raised.
+A server that sends the same oddity in every frame must not flood the log, so each kind of
+problem is logged at most once per interval and counted every time (the counts go into
+diagnostics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import logging
+import reprlib
+import time
+from types import MappingProxyType
+
+__all__ = ["ProblemReporter", "brief"]
+
+# Short enough for one log line, long enough to recognise the value.
+_BRIEF = reprlib.Repr(maxlevel=3, maxtuple=6, maxlist=6, maxdict=4, maxstring=60, maxlong=40)
+_BRIEF.maxother = 60
+
+
+def brief(value: object) -> str:
+    """Return a short, truncated repr of a term, safe to put in a log line.
+
+    Terms arrive from the network and may be huge (a snapshot, a big integer): a log line only
+    needs enough to recognise the value.
+    """
+    try:
+        return _BRIEF.repr(value)
+    except Exception:  # noqa: BLE001  # pragma: no cover - reprlib guards reprs already; a log line must never raise
+        return f"<{type(value).__name__}>"
+
+
+class ProblemReporter:
+    """Log each kind of problem once per interval at WARNING, and count every occurrence."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 300.0) -> None:
+        """Log through `logger`; repeat a kind's warning at most once every `interval` seconds."""
+        self._logger = logger
+        self._interval = interval
+        self._counts: dict[str, int] = {}
+        self._last_logged: dict[str, float] = {}
+        # Occurrences since the last warning of a kind, so the next warning can say how many
+        # were kept quiet.
+        self._quiet: dict[str, int] = {}
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Occurrences of each kind since this reporter was made (a read-only live view)."""
+        return MappingProxyType(self._counts)
+
+    def report(self, kind: str, message: str, *args: object) -> None:
+        """Count a problem of `kind`; log `message % args` if this kind was not logged lately."""
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        now = time.monotonic()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < self._interval:
+            self._quiet[kind] = self._quiet.get(kind, 0) + 1
+            return
+        self._last_logged[kind] = now
+        quiet = self._quiet.pop(kind, 0)
+        if not quiet:
+            self._logger.warning(message, *args)
+            return
+        # Stay lazy: the suffix joins the caller's format string rather than a formatted text.
+        # Without args the caller's message is not a format string, so it goes in as a value.
+        if args:
+            fmt = message + " (and %d more like it since the last warning)"
+            self._logger.warning(fmt, *args, quiet)
+        else:
+            self._logger.warning("%s (and %d more like it since the last warning)", message, quiet)

@@ -1,0 +1,504 @@
+"""Read decoded ws_cti frames into typed messages, for both generations of the protocol.
+
+A `Parser` lives as long as one connection: it remembers each entity's `field_spec` and lays
+the following records out by it. It never raises: a frame it cannot read becomes an
+`UnknownMessage`, a record it can only partly read keeps what it can, and every oddity is
+reported once through a `ProblemReporter`.
+
+Names are normalised to the newer generation's: `chan_info` -> `channel`, `park_info` and
+`unpark_info` -> `parked_channel` (events `PARK` / `UNPARK`), `mwi_info` -> `mwi` (event `MWI`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+import logging
+from types import MappingProxyType
+from typing import Any
+
+from .models import (
+    CHANNEL,
+    CHANNEL_ENTITIES,
+    GROUP,
+    MWI,
+    PARKED_CHANNEL,
+    USER,
+    Change,
+    Channel,
+    FieldSpec,
+    Group,
+    Item,
+    Message,
+    Mwi,
+    Notice,
+    OtherInfo,
+    Record,
+    Snapshot,
+    Target,
+    UnknownMessage,
+    User,
+)
+from .problems import ProblemReporter, brief
+from .terms import Atom, ImproperList
+from .values import (
+    avatar_url,
+    decode_text,
+    from_bert,
+    is_absent,
+    parse_end_user,
+    parse_origination,
+    parse_other_info,
+    parse_state,
+    parse_target,
+    to_datetime,
+    to_int,
+    to_text,
+)
+
+__all__ = ["MWI_BOX_FIELDS", "MWI_NEW_FIELDS", "MWI_OLD_FIELDS", "MWI_USER_FIELDS", "Parser"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Older entity names and what the newer generation calls them.
+_ENTITY_NAMES: Mapping[str, str] = {
+    "chan_info": CHANNEL,
+    "park_info": PARKED_CHANNEL,
+    "unpark_info": PARKED_CHANNEL,
+    "mwi_info": MWI,
+}
+
+# The events the older generation's messages stand for.
+_OLDER_EVENTS: Mapping[str, str] = {"park_info": "PARK", "unpark_info": "UNPARK", "mwi_info": "MWI"}
+
+# MWI fields are not documented: these are the names servers commonly use, first match wins.
+MWI_NEW_FIELDS = ("new_messages", "new", "messages_new", "new_count", "unread")
+MWI_OLD_FIELDS = ("old_messages", "old", "messages_old", "old_count", "saved")
+MWI_USER_FIELDS = ("user_id", "owner_id")
+MWI_BOX_FIELDS = ("mailbox", "box", "voicemail_box", "id")
+_MWI_WAITING_FIELDS = ("waiting", "messages_waiting", "mwi")
+
+# User and group fields under the names servers use for them, first match wins.
+_NAME_FIELDS = ("name", "user_name", "username", "group_name")
+_LABEL_FIELDS = ("label", "user_label", "group_label", "display_name")
+_EXTENSION_FIELDS = ("extension", "user_extension", "exten", "ext")
+_DID_FIELDS = ("did", "user_did")
+_EMAIL_FIELDS = ("email", "user_email")
+_AVATAR_FIELDS = ("avatar", "avatar_url", "picture")
+
+_EXTRA = "_extra_{}"
+
+type _Fields = dict[str, Any]
+
+
+def _first(fields: Mapping[str, Any], names: Sequence[str]) -> Any:
+    """Return the value of the first of `names` that the record has and is not empty."""
+    for name in names:
+        value = fields.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _name_of(value: Any) -> str | None:
+    """Return an atom, binary or Erlang string used as a name, as plain text."""
+    match value:
+        case str():
+            return str(value) or None
+        case bytes():
+            return decode_text(value) or None
+        case _:
+            return None
+
+
+class Parser:
+    """Turn decoded frames into messages; one parser per connection (see `reset`)."""
+
+    def __init__(self, reporter: ProblemReporter | None = None, server: str | None = None) -> None:
+        """Report problems through `reporter`; resolve avatar file names against `server`."""
+        self._reporter = reporter if reporter is not None else ProblemReporter(_LOGGER)
+        self._server = server
+        # Keyed by the entity name as sent, so that `park_info` and `unpark_info` (both
+        # `parked_channel` to the rest of the code) keep their own layouts.
+        self._specs: dict[str, tuple[str, ...]] = {}
+        self._messages: Mapping[str, Callable[[tuple[Any, ...]], Message | None]] = {
+            "field_spec": self._field_spec,
+            "initial_info": self._initial_info,
+            "info_event": self._info_event,
+            "initial_chan_info": self._initial_chan_info,
+            "chan_info": self._older_change,
+            "park_info": self._older_change,
+            "unpark_info": self._older_change,
+            "mwi_info": self._older_change,
+            "system_msg": self._notice,
+            "msg": self._notice,
+        }
+        self._builders: Mapping[str, Callable[[str, _Fields, str | None], Record]] = {
+            USER: self._user,
+            GROUP: self._group,
+            MWI: self._mwi,
+            **dict.fromkeys(CHANNEL_ENTITIES, self._channel),
+        }
+
+    @property
+    def field_specs(self) -> Mapping[str, tuple[str, ...]]:
+        """The latest layout of each entity's records, keyed by the entity name as sent."""
+        return MappingProxyType(self._specs)
+
+    def reset(self) -> None:
+        """Forget every layout: a new connection starts over with its own field specs."""
+        self._specs.clear()
+
+    def feed(self, term: Any) -> list[Message]:
+        """Read one decoded frame into its messages, in order; never raises."""
+        try:
+            return self._feed(term)
+        except Exception:  # last resort: a parser bug must not end the connection
+            _LOGGER.debug("Parser failed on %s", brief(term), exc_info=True)
+            self._report(
+                "parser_error", "Could not read a frame (a bug in this parser): %s", brief(term)
+            )
+            return [UnknownMessage(term)]
+
+    # --- frames ---------------------------------------------------------------------------------
+
+    def _feed(self, term: Any) -> list[Message]:
+        # Until November 2018 every message came wrapped in a one-element list; a list of several
+        # messages is read the same way, one after the other.
+        if isinstance(term, list) and term and all(self._tag(item) for item in term):
+            return [self._message(item) for item in term]
+        return [self._message(term)]
+
+    @staticmethod
+    def _tag(term: Any) -> str | None:
+        if isinstance(term, tuple) and term:
+            return _name_of(term[0])
+        return None
+
+    def _message(self, term: Any) -> Message:
+        tag = self._tag(term)
+        handler = self._messages.get(tag) if tag else None
+        if handler is None:
+            self._report(
+                f"unknown_message:{tag}",
+                "Ignored a message this client does not know: %s",
+                brief(term),
+            )
+            return UnknownMessage(term)
+        message = handler(term)
+        if message is None:
+            self._report(
+                f"malformed_message:{tag}",
+                "Ignored a %s message of an unexpected shape: %s",
+                tag,
+                brief(term),
+            )
+            return UnknownMessage(term)
+        return message
+
+    def _field_spec(self, term: tuple[Any, ...]) -> Message | None:
+        if len(term) != 3:
+            return None
+        wire = _name_of(term[1])
+        names = self._field_names(term[2])
+        if wire is None or names is None:
+            return None
+        self._specs[wire] = names
+        return FieldSpec(_ENTITY_NAMES.get(wire, wire), names)
+
+    def _field_names(self, value: Any) -> tuple[str, ...] | None:
+        value = from_bert(value)
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            return None
+        names = []
+        for index, item in enumerate(value):
+            name = _name_of(item)
+            if name is None:
+                self._report("bad_field_name", "A field_spec names a field with %s", brief(item))
+                name = _EXTRA.format(index)
+            names.append(name)
+        return tuple(names)
+
+    def _initial_info(self, term: tuple[Any, ...]) -> Message | None:
+        if len(term) != 3:
+            return None
+        wire = _name_of(term[1])
+        return self._snapshot(wire, term[2]) if wire else None
+
+    def _initial_chan_info(self, term: tuple[Any, ...]) -> Message | None:
+        return self._snapshot("chan_info", term[1]) if len(term) == 2 else None
+
+    def _info_event(self, term: tuple[Any, ...]) -> Message | None:
+        # The event name is documented; a frame without it still says what changed.
+        if len(term) not in (3, 4):
+            return None
+        wire = _name_of(term[1])
+        if wire is None:
+            return None
+        event = to_text(from_bert(term[3])) if len(term) == 4 else None
+        record = self._record(wire, term[2], event)
+        if record is None:
+            return None
+        return Change(_ENTITY_NAMES.get(wire, wire), record, event)
+
+    def _older_change(self, term: tuple[Any, ...]) -> Message | None:
+        if len(term) != 2:
+            return None
+        wire = _name_of(term[0]) or ""
+        record = self._record(wire, term[1], None)
+        if record is None:
+            return None
+        return Change(_ENTITY_NAMES.get(wire, wire), record, self._older_event(wire, record))
+
+    @staticmethod
+    def _older_event(wire: str, record: Record) -> str | None:
+        # The older generation names its event in the message (park, unpark, MWI) or, for a
+        # channel, in the record's own `last_event` field.
+        fixed = _OLDER_EVENTS.get(wire)
+        if fixed is not None:
+            return fixed
+        return record.last_event if isinstance(record, Channel) else None
+
+    def _notice(self, term: tuple[Any, ...]) -> Message | None:
+        if len(term) != 2:
+            return None
+        text = from_bert(term[1])
+        kind = _name_of(term[0]) or "msg"
+        return Notice(kind, str(text) if isinstance(text, str) else None, term[1])
+
+    # --- records --------------------------------------------------------------------------------
+
+    def _snapshot(self, wire: str, value: Any) -> Message | None:
+        records = self._record_list(wire, value)
+        if records is None:
+            return None
+        items = []
+        for raw in records:
+            record = self._record(wire, raw, None)
+            if record is not None:
+                items.append(record)
+        return Snapshot(_ENTITY_NAMES.get(wire, wire), tuple(items))
+
+    def _record_list(self, wire: str, value: Any) -> Sequence[Any] | None:
+        match value:
+            case list():
+                return value
+            case ImproperList():
+                self._report(
+                    f"improper_list:{wire}",
+                    "A %s snapshot is an improper list; read its elements",
+                    wire,
+                )
+                return value.elements
+            case ():
+                return ()
+            case _ if is_absent(value):  # `{bert, nil}` or `undefined`: no items at all
+                return ()
+            case _:
+                # Not an empty snapshot: taking it for one would wipe every item of the entity.
+                return None
+
+    def _record(self, wire: str, raw: Any, event: str | None) -> Record | None:
+        """Build one record; a record that cannot be read costs itself only, never its frame."""
+        try:
+            fields = self._layout(wire, raw)
+            if fields is None:
+                return None
+            entity = _ENTITY_NAMES.get(wire, wire)
+            builder = self._builders.get(entity, self._item)
+            return builder(entity, fields, event)
+        except Exception:  # a bug reading one record must not lose the snapshot
+            _LOGGER.debug("Failed to read a %s record %s", wire, brief(raw), exc_info=True)
+            self._report(f"record_error:{wire}", "Could not read a %s record: %s", wire, brief(raw))
+            return None
+
+    def _layout(self, wire: str, raw: Any) -> _Fields | None:
+        """Name a record's values after the entity's field_spec; keep what does not fit."""
+        if isinstance(raw, Mapping):  # a server that sends maps names its own fields
+            return {str(from_bert(k)): from_bert(v) for k, v in raw.items()}
+        if isinstance(raw, list):
+            raw = tuple(raw)
+        if not isinstance(raw, tuple):
+            self._report(
+                f"bad_record:{wire}",
+                "Ignored a %s record that is not a tuple: %s",
+                wire,
+                brief(raw),
+            )
+            return None
+        spec = self._specs.get(wire)
+        if spec is None:
+            self._report(
+                f"record_without_spec:{wire}",
+                "A %s record came before its field_spec; its values are kept unnamed",
+                wire,
+            )
+            spec = ()
+        # An Erlang record is a tuple tagged with its name: drop the tag when it is exactly that.
+        if (
+            len(raw) == len(spec) + 1
+            and isinstance(raw[0], Atom)
+            and raw[0] in (wire, _ENTITY_NAMES.get(wire))
+        ):
+            raw = raw[1:]
+        if spec and len(raw) != len(spec):
+            self._report(
+                f"record_length:{wire}",
+                "A %s record has %d values for %d fields; missing ones are empty, extra ones kept",
+                wire,
+                len(raw),
+                len(spec),
+            )
+        fields: _Fields = {name: from_bert(value) for name, value in zip(spec, raw, strict=False)}
+        for name in spec[len(raw) :]:
+            fields.setdefault(name, None)
+        for index in range(len(spec), len(raw)):
+            fields[_EXTRA.format(index)] = from_bert(raw[index])
+        return fields
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def _text(self, fields: _Fields, name: str, entity: str) -> str | None:
+        value = fields.get(name)
+        text = to_text(value)
+        if text is None and value is not None and value != "":
+            self._report(
+                f"bad_value:{entity}.{name}",
+                "%s.%s is not a text or number: %s",
+                entity,
+                name,
+                brief(value),
+            )
+        return text
+
+    def _time(self, fields: _Fields, name: str, entity: str) -> datetime | None:
+        value = fields.get(name)
+        moment = to_datetime(value)
+        if moment is None and value not in (None, "", 0):
+            self._report(
+                f"bad_time:{entity}.{name}",
+                "%s.%s is not a usable time: %s",
+                entity,
+                name,
+                brief(value),
+            )
+        return moment
+
+    def _channel(self, entity: str, fields: _Fields, event: str | None) -> Channel:
+        text = self._text
+        uuid = text(fields, "uuid", entity)
+        if uuid is None:
+            self._report(
+                f"no_uuid:{entity}", "A %s record has no uuid; it cannot be tracked", entity
+            )
+        reporter = self._reporter
+        target = parse_target(fields.get("target"), reporter)
+        other_info = parse_other_info(fields.get("other_info"), reporter)
+        return Channel(
+            entity=entity,
+            uuid=uuid or "",
+            direction=text(fields, "direction", entity),
+            peer_location=text(fields, "peer_location", entity),
+            calling_name=text(fields, "calling_name", entity),
+            calling_number=text(fields, "calling_number", entity),
+            called_number=text(fields, "called_number", entity),
+            offered_at=self._time(fields, "offer_timestamp", entity),
+            answered_at=self._time(fields, "answer_timestamp", entity),
+            hungup_at=self._time(fields, "hangup_timestamp", entity),
+            other_uuid=text(fields, "other_uuid", entity),
+            user_id=self._channel_user(fields, other_info, target, entity),
+            user_name=text(fields, "user_name", entity),
+            group_id=text(fields, "group_id", entity),
+            group_name=text(fields, "group_name", entity),
+            state=parse_state(fields.get("state"), reporter),
+            target=target,
+            end_user=parse_end_user(fields.get("end_user"), reporter),
+            origination=parse_origination(fields.get("origination"), reporter),
+            other_info=other_info,
+            last_event=text(fields, "last_event", entity) or event,
+            fields=fields,
+        )
+
+    def _channel_user(
+        self, fields: _Fields, other_info: OtherInfo | None, target: Target | None, entity: str
+    ) -> str | None:
+        # A spec with `user_id` says whose leg this is, even when empty (a caller's leg): every
+        # field of the spec is in `fields`, a short record's missing ones as None. Only a server
+        # without the field at all leaves it to other_info / target of type user.
+        if "user_id" in fields:
+            return self._text(fields, "user_id", entity)
+        if other_info is not None and other_info.type == USER and other_info.user_id:
+            return other_info.user_id
+        if target is not None and target.type == USER and target.id:
+            return target.id
+        return None
+
+    def _record_id(self, fields: _Fields, entity: str) -> str | None:
+        record_id = self._text(fields, "id", entity)
+        return record_id if record_id is not None else self._text(fields, "uuid", entity)
+
+    def _user(self, entity: str, fields: _Fields, _event: str | None) -> User:
+        record_id = self._required_id(fields, entity)
+        return User(
+            id=record_id,
+            name=to_text(_first(fields, _NAME_FIELDS)),
+            label=to_text(_first(fields, _LABEL_FIELDS)),
+            extension=to_text(_first(fields, _EXTENSION_FIELDS)),
+            did=to_text(_first(fields, _DID_FIELDS)),
+            email=to_text(_first(fields, _EMAIL_FIELDS)),
+            avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server),
+            fields=fields,
+        )
+
+    def _group(self, entity: str, fields: _Fields, _event: str | None) -> Group:
+        return Group(
+            id=self._required_id(fields, entity),
+            name=to_text(_first(fields, _NAME_FIELDS)),
+            label=to_text(_first(fields, _LABEL_FIELDS)),
+            extension=to_text(_first(fields, _EXTENSION_FIELDS)),
+            avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server),
+            fields=fields,
+        )
+
+    def _required_id(self, fields: _Fields, entity: str) -> str:
+        record_id = self._record_id(fields, entity)
+        if record_id is None:
+            self._report(f"no_id:{entity}", "A %s record has no id; it cannot be tracked", entity)
+        return record_id or ""
+
+    def _mwi(self, entity: str, fields: _Fields, _event: str | None) -> Mwi:
+        new = self._count(fields, MWI_NEW_FIELDS, entity)
+        old = self._count(fields, MWI_OLD_FIELDS, entity)
+        if new is None and old is None:
+            waiting = _first(fields, _MWI_WAITING_FIELDS)
+            if isinstance(waiting, bool):
+                # Only a flag: one message stands for "some", so that a count shows it.
+                new = int(waiting)
+        user_id = to_text(_first(fields, MWI_USER_FIELDS))
+        mailbox = to_text(_first(fields, MWI_BOX_FIELDS))
+        if user_id is None and mailbox is None:
+            self._report(
+                "no_mwi_box",
+                "An MWI record names neither user nor mailbox: %s",
+                brief(sorted(fields)),
+            )
+        return Mwi(
+            user_id=user_id, mailbox=mailbox, new_messages=new, old_messages=old, fields=fields
+        )
+
+    def _count(self, fields: _Fields, names: Sequence[str], entity: str) -> int | None:
+        value = _first(fields, names)
+        if value is None or isinstance(value, bool):
+            return None
+        count = to_int(value)
+        if count is None:
+            self._report(f"bad_count:{entity}", "An MWI count is not a number: %s", brief(value))
+        return count
+
+    def _item(self, entity: str, fields: _Fields, _event: str | None) -> Item:
+        return Item(entity=entity, id=self._record_id(fields, entity), fields=fields)
+
+    def _report(self, kind: str, message: str, *args: object) -> None:
+        self._reporter.report(kind, message, *args)

@@ -1,0 +1,220 @@
+"""The PBX as last told: every item of every entity, and what each message changed.
+
+`PbxState.apply` takes the parser's messages in arrival order and answers with a `Delta`. Each
+channel entity (`channel`, `queued_channel`, `parked_channel`) has its own table, so a parked
+call can be in `parked_channel` and, under the same uuid, in `channel`. The channels of a user
+are indexed on every change, so that "the calls of user X" never walks every channel: the work
+of one event is proportional to what it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import cast
+
+from .models import (
+    CHANNEL,
+    CHANNEL_ENTITIES,
+    GROUP,
+    MWI,
+    PARKED_CHANNEL,
+    QUEUED_CHANNEL,
+    USER,
+    Change,
+    Channel,
+    FieldSpec,
+    Group,
+    Message,
+    Mwi,
+    Record,
+    Snapshot,
+    User,
+)
+
+__all__ = ["Delta", "PbxState", "ends_item"]
+
+# Events whose name says the item is gone (docs/calls.md, "Removal").
+_ENDING_EVENTS = frozenset(
+    {"CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "UNPARK"}
+)
+_ENDING_WORDS = ("HANGUP", "DESTROY", "DELETE", "REMOVE", "UNPARK")
+
+type _IndexKey = tuple[str, str]  # (entity, uuid): a uuid may be in more than one channel table
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What one message changed in the store.
+
+    `upserted` are the items now stored (for a snapshot: all of them), `removed` those that left
+    (for a change: the record that ended them), `users` the ids of the users whose channels or
+    voicemail boxes changed (both the old and the new owner when a channel moved).
+    """
+
+    entity: str
+    upserted: tuple[Record, ...]
+    removed: tuple[Record, ...]
+    event: str | None
+    snapshot: bool
+    users: frozenset[str]
+
+
+def ends_item(record: Record, event: str | None) -> bool:
+    """Return whether a change removes its item: an ending event, or a channel that hung up.
+
+    Without an event of its own, a channel's `last_event` field names it.
+    """
+    channel = record if isinstance(record, Channel) else None
+    name = (event or (channel.last_event if channel else None) or "").upper()
+    if name in _ENDING_EVENTS or any(word in name for word in _ENDING_WORDS):
+        return True
+    return channel is not None and channel.hungup_at is not None
+
+
+def _owners(record: Record | None) -> frozenset[str]:
+    """Users a record concerns, for the `users` of a delta."""
+    if isinstance(record, Channel | Mwi) and record.user_id:
+        return frozenset((record.user_id,))
+    return frozenset()
+
+
+class PbxState:
+    """Every current item of every entity, keyed by `Record.key`, with a per-user channel index."""
+
+    def __init__(self) -> None:
+        """Start empty: the server's snapshots fill the store after connecting."""
+        self._tables: dict[str, dict[str, Record]] = {}
+        self._by_user: dict[str, dict[_IndexKey, Channel]] = {}
+        self._field_specs: dict[str, tuple[str, ...]] = {}
+
+    # --- reading --------------------------------------------------------------------------------
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        """The `channel` table (call legs) by uuid."""
+        return cast(Mapping[str, Channel], self.items(CHANNEL))
+
+    @property
+    def queued_channels(self) -> Mapping[str, Channel]:
+        """The `queued_channel` table (calls waiting in a queue) by uuid."""
+        return cast(Mapping[str, Channel], self.items(QUEUED_CHANNEL))
+
+    @property
+    def parked_channels(self) -> Mapping[str, Channel]:
+        """The `parked_channel` table (parked calls) by uuid."""
+        return cast(Mapping[str, Channel], self.items(PARKED_CHANNEL))
+
+    @property
+    def users(self) -> Mapping[str, User]:
+        """Users by id."""
+        return cast(Mapping[str, User], self.items(USER))
+
+    @property
+    def groups(self) -> Mapping[str, Group]:
+        """Groups by id."""
+        return cast(Mapping[str, Group], self.items(GROUP))
+
+    @property
+    def mwi(self) -> Mapping[str, Mwi]:
+        """Voicemail boxes by `Mwi.key` (their user, else their mailbox)."""
+        return cast(Mapping[str, Mwi], self.items(MWI))
+
+    @property
+    def field_specs(self) -> Mapping[str, tuple[str, ...]]:
+        """The latest field list of each entity, as the server last announced it."""
+        return MappingProxyType(self._field_specs)
+
+    def items(self, entity: str) -> Mapping[str, Record]:
+        """Every item of `entity` by key (a read-only live view; empty for an unseen entity)."""
+        return MappingProxyType(self._table(entity))
+
+    def channels_of_user(self, user_id: str) -> tuple[Channel, ...]:
+        """Return the legs whose `user_id` is `user_id`, from every channel table.
+
+        An index lookup: the cost depends on that user's legs only, never on the whole PBX.
+        """
+        legs = self._by_user.get(user_id)
+        return tuple(legs.values()) if legs else ()
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def apply(self, message: Message) -> Delta | None:
+        """Apply one message; return what changed, or None for a message that holds no items."""
+        match message:
+            case Snapshot():
+                return self._apply_snapshot(message)
+            case Change():
+                return self._apply_change(message)
+            case FieldSpec():
+                self._field_specs[message.entity] = message.fields
+                return None
+            case _:
+                return None
+
+    def _table(self, entity: str) -> dict[str, Record]:
+        table = self._tables.get(entity)
+        if table is None:
+            table = self._tables[entity] = {}
+        return table
+
+    def _apply_change(self, change: Change) -> Delta:
+        entity, item, event = change.entity, change.item, change.event
+        key = item.key
+        if not key:
+            # An item without its key cannot be told from any other: nothing to store.
+            return Delta(entity, (), (), event, False, frozenset())
+        table = self._table(entity)
+        old = table.get(key)
+        if ends_item(item, event):
+            if old is None:
+                return Delta(entity, (), (), event, False, frozenset())
+            del table[key]
+            self._unindex(entity, old)
+            return Delta(entity, (), (item,), event, False, _owners(old) | _owners(item))
+        table[key] = item
+        users = frozenset[str]()
+        if old != item:
+            self._unindex(entity, old)
+            self._index(entity, item)
+            users = _owners(old) | _owners(item)
+        return Delta(entity, (item,), (), event, False, users)
+
+    def _apply_snapshot(self, snapshot: Snapshot) -> Delta:
+        entity = snapshot.entity
+        table = self._table(entity)
+        # A snapshot can still list a leg that hung up; it is not a current item.
+        fresh = {
+            item.key: item for item in snapshot.items if item.key and not ends_item(item, None)
+        }
+        removed = tuple(record for key, record in table.items() if key not in fresh)
+        users: set[str] = set()
+        for record in removed:
+            del table[record.key]
+            self._unindex(entity, record)
+            users |= _owners(record)
+        for key, item in fresh.items():
+            old = table.get(key)
+            table[key] = item
+            if old != item:
+                self._unindex(entity, old)
+                self._index(entity, item)
+                users |= _owners(old) | _owners(item)
+        return Delta(entity, tuple(fresh.values()), removed, None, True, frozenset(users))
+
+    # --- the per-user channel index --------------------------------------------------------------
+
+    def _index(self, entity: str, record: Record) -> None:
+        if entity in CHANNEL_ENTITIES and isinstance(record, Channel) and record.user_id:
+            self._by_user.setdefault(record.user_id, {})[(entity, record.uuid)] = record
+
+    def _unindex(self, entity: str, record: Record | None) -> None:
+        if entity not in CHANNEL_ENTITIES or not isinstance(record, Channel) or not record.user_id:
+            return
+        legs = self._by_user.get(record.user_id)
+        if legs is None:
+            return
+        legs.pop((entity, record.uuid), None)
+        if not legs:
+            del self._by_user[record.user_id]

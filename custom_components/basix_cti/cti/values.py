@@ -1,0 +1,648 @@
+"""Turn decoded Erlang terms into Python values, and the PBX's structured values into models.
+
+Everything here is total: a value of an unexpected type gives back what can be kept (often None)
+and, when a reporter is given, a problem report. Nothing raises on input from the network.
+
+Text: every binary is UTF-8, falling back to Latin-1 (real servers send Latin-1 names). A `str`
+from the decoder is an Erlang string (STRING_EXT, one character per byte), so it is decoded the
+same way; an `Atom` is a name and stays as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+import math
+import re
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from .models import ChannelState, EndUser, OtherInfo, Party, Target
+from .problems import ProblemReporter, brief
+from .terms import Atom, FrozenMap, ImproperList
+
+__all__ = [
+    "avatar_url",
+    "decode_text",
+    "from_bert",
+    "is_absent",
+    "parse_end_user",
+    "parse_origination",
+    "parse_other_info",
+    "parse_state",
+    "parse_target",
+    "to_datetime",
+    "to_int",
+    "to_text",
+]
+
+_BERT = "bert"
+_UNDEFINED = "undefined"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Past this depth a term is kept as decoded: records are a few levels deep, and the limit keeps
+# a pathological term from exhausting the stack.
+_MAX_DEPTH = 64
+
+
+def is_absent(value: Any) -> bool:
+    """Return whether a value, converted or still raw, means "no value".
+
+    The parse functions take converted values, but a raw `undefined` or `{bert, nil}` must not
+    become text either.
+    """
+    if value is None:
+        return True
+    if isinstance(value, Atom):
+        return value == _UNDEFINED
+    return isinstance(value, tuple) and len(value) == 2 and value[0] == _BERT and value[1] == "nil"
+
+
+def _report(reporter: ProblemReporter | None, kind: str, message: str, *args: object) -> None:
+    if reporter is not None:
+        reporter.report(kind, message, *args)
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes as UTF-8, or as Latin-1 when they are not valid UTF-8 (never fails)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _erlang_string(value: str) -> str:
+    # A STRING_EXT arrives one character per byte; its bytes are UTF-8 text like any binary.
+    # A str with wider characters did not come from the wire that way, so it is already text.
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    return value if raw.isascii() else decode_text(raw)
+
+
+def to_text(value: Any) -> str | None:
+    """Return a BERT-converted scalar as text: ids and names, whatever type the server chose.
+
+    None and empty text give None; numbers give their decimal form (exact for any size the
+    interpreter can print); anything structured gives None (the caller keeps the raw value).
+    """
+    match value:
+        case None | "":
+            return None
+        case bool():
+            return "true" if value else "false"
+        case str():
+            return str(value)
+        case bytes():
+            return decode_text(value) or None
+        case int():
+            try:
+                return str(value)
+            except ValueError:  # more digits than the interpreter will print
+                return None
+        case float():
+            return str(int(value)) if value.is_integer() else repr(value)
+        case _:
+            return None
+
+
+def to_int(value: Any) -> int | None:
+    """Return an integer from an int, an integral float or decimal text; else None."""
+    match value:
+        case bool():
+            return int(value)
+        case int():
+            return value
+        case float() if value.is_integer():
+            return int(value)
+        case str() | bytes():
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            text = text.strip()
+            return int(text) if re.fullmatch(r"[+-]?\d{1,30}", text) else None
+        case _:
+            return None
+
+
+# --- BERT --------------------------------------------------------------------------------------
+
+
+def from_bert(term: Any) -> Any:
+    """Convert a decoded term and its BERT conventions into plain Python values.
+
+    `{bert, nil}` and the atom `undefined` -> None; `{bert, true|false}` -> bool;
+    `{bert, dict, [{K, V}]}` -> dict; `{bert, time, Mega, Sec, Micro}` -> aware UTC datetime;
+    binaries and Erlang strings -> text; atoms stay atoms; tuples, lists and maps are converted
+    element by element.
+    """
+    return _from_bert(term, 0)
+
+
+def _from_bert(term: Any, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return term
+    match term:
+        case Atom():
+            return None if term == _UNDEFINED else term
+        case str():
+            return _erlang_string(term)
+        case bytes():
+            return decode_text(term)
+        case tuple() if term and isinstance(term[0], Atom) and term[0] == _BERT:
+            return _bert_tuple(term, depth)
+        case tuple():
+            return tuple(_from_bert(item, depth + 1) for item in term)
+        case list():
+            return [_from_bert(item, depth + 1) for item in term]
+        case dict():
+            return {
+                _hashable(_from_bert(k, depth + 1)): _from_bert(v, depth + 1)
+                for k, v in term.items()
+            }
+        case FrozenMap():  # a map that is itself a key: it must stay hashable
+            return FrozenMap(
+                (_hashable(_from_bert(k, depth + 1)), _hashable(_from_bert(v, depth + 1)))
+                for k, v in term.items()
+            )
+        case ImproperList():
+            return ImproperList(
+                tuple(_from_bert(item, depth + 1) for item in term.elements),
+                _from_bert(term.tail, depth + 1),
+            )
+        case _:
+            return term
+
+
+def _bert_tuple(term: tuple[Any, ...], depth: int) -> Any:
+    kind = term[1] if len(term) > 1 else None
+    if len(term) == 2 and isinstance(kind, str) and kind in _BERT_CONSTANTS:
+        return _BERT_CONSTANTS[kind]
+    if kind == "dict" and len(term) == 3 and isinstance(term[2], list):
+        return _bert_dict(term[2], depth)
+    if kind == "time" and len(term) == 5:
+        moment = to_datetime(term)
+        if moment is not None:
+            return moment
+    # An unknown or malformed BERT tag: keep it as an ordinary tuple.
+    return tuple(_from_bert(item, depth + 1) for item in term)
+
+
+_BERT_CONSTANTS: Mapping[str, bool | None] = {"nil": None, "true": True, "false": False}
+
+
+def _bert_dict(pairs: list[Any], depth: int) -> dict[Any, Any]:
+    result: dict[Any, Any] = {}
+    for pair in pairs:
+        if isinstance(pair, tuple) and len(pair) == 2:
+            result[_hashable(_from_bert(pair[0], depth + 1))] = _from_bert(pair[1], depth + 1)
+    return result
+
+
+def _hashable(value: Any) -> Any:
+    # Erlang allows any term as a key; lists become tuples and maps FrozenMaps (as the decoder
+    # does) so that Python can key on them.
+    match value:
+        case list():
+            return tuple(_hashable(item) for item in value)
+        case dict():
+            return FrozenMap((_hashable(k), _hashable(v)) for k, v in value.items())
+        case _:
+            return value
+
+
+# --- time --------------------------------------------------------------------------------------
+
+# Timestamps come in seconds, milliseconds or microseconds depending on the field and the
+# server's age; the magnitude tells them apart for any date between 1973 and 5138.
+_UNIT_THRESHOLDS = ((10**11, 1_000_000), (10**14, 1_000), (10**17, 1))
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """Return an aware UTC datetime for a timestamp, or None for no time / an unusable value.
+
+    Accepts datetimes, numbers of seconds, milliseconds or microseconds since the epoch (told
+    apart by magnitude; nanoseconds too), Erlang `{Mega, Sec, Micro}`, BERT time tuples and
+    decimal or ISO 8601 text. Zero and negative numbers mean "not set" on this PBX.
+    """
+    match value:
+        case datetime():
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        case bool() | None:
+            return None
+        case int() | float():
+            return _from_number(value)
+        case tuple() if len(value) == 5 and value[0] == _BERT and value[1] == "time":
+            return _from_now_tuple(value[2:])
+        case tuple() if len(value) == 3:
+            return _from_now_tuple(value)
+        case str() | bytes():
+            return _from_text(value.decode("latin-1") if isinstance(value, bytes) else value)
+        case _:
+            return None
+
+
+def _from_number(value: float) -> datetime | None:
+    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
+        return None
+    for limit, scale in _UNIT_THRESHOLDS:
+        if value < limit:
+            return _from_micros(round(value * scale))
+    # Nanoseconds; integer division keeps an int of any size exact (and out of float range).
+    return _from_micros(round(value / 1_000) if isinstance(value, float) else int(value) // 1_000)
+
+
+def _from_micros(micros: int) -> datetime | None:
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return None
+
+
+def _from_now_tuple(parts: Sequence[Any]) -> datetime | None:
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+        return None
+    mega, sec, micro = parts
+    total = (mega * 1_000_000 + sec) * 1_000_000 + micro
+    return _from_micros(total) if total > 0 else None
+
+
+def _from_text(text: str) -> datetime | None:
+    text = text.strip()
+    number = to_int(text)
+    if number is not None:
+        return _from_number(number)
+    try:
+        return to_datetime(datetime.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+# --- URL-encoded parts (end_user, origination) --------------------------------------------------
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _form_decode(part: str, reporter: ProblemReporter | None, what: str) -> str:
+    """Decode one form-encoded part (`+` is a space); a part that does not decode stays raw.
+
+    Decoding part by part means one bad escape costs that part only, never the frame.
+    """
+    if "%" not in part:
+        return part.replace("+", " ")
+    if _BAD_ESCAPE.search(part) is None:
+        try:
+            return unquote_to_bytes(part.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    _report(
+        reporter,
+        f"bad_escape:{what}",
+        "Kept %s part %s as sent: it is not URL-encoded UTF-8",
+        what,
+        brief(part),
+    )
+    return part
+
+
+def _as_str(value: Any) -> str | None:
+    match value:
+        case str():
+            return str(value)
+        case bytes():
+            return decode_text(value)
+        case _:
+            return None
+
+
+def parse_end_user(value: Any, reporter: ProblemReporter | None = None) -> EndUser | None:
+    """Parse `end_user`: `***` (nobody), `id*name*organization*avatar`, or `_MANY_:N|p1|p2...`."""
+    if is_absent(value):
+        return None
+    text = _as_str(value)
+    if text is None:
+        _report(reporter, "bad_end_user", "Ignored an end_user that is not text: %s", brief(value))
+        return None
+    if not text:
+        return EndUser(candidates=(), raw=text)
+    if text.startswith("_MANY_:"):
+        _count, _sep, rest = text[len("_MANY_:") :].partition("|")
+        parts = rest.split("|") if rest else []
+        candidates = tuple(_party(p, reporter) for p in parts)
+    else:
+        candidates = (_party(text, reporter),)
+    return EndUser(candidates=tuple(c for c in candidates if c is not None), raw=text)
+
+
+def _party(text: str, reporter: ProblemReporter | None) -> Party | None:
+    parts = text.split("*")
+    if len(parts) != 4:
+        _report(
+            reporter,
+            "end_user_parts",
+            "An end_user candidate has %d parts, not 4: %s",
+            len(parts),
+            brief(text),
+        )
+    decoded = [_form_decode(p, reporter, "end_user") or None for p in parts[:4]]
+    decoded += [None] * (4 - len(decoded))
+    if not any(decoded):
+        return None  # `***`: nobody
+    return Party(id=decoded[0], name=decoded[1], organization=decoded[2], avatar=decoded[3])
+
+
+def parse_origination(
+    value: Any, reporter: ProblemReporter | None = None
+) -> tuple[str, ...] | None:
+    """Parse `origination`: `*`-separated parts, each form-encoded (`+` is a space)."""
+    if is_absent(value):
+        return None
+    text = _as_str(value)
+    if text is None:
+        _report(
+            reporter, "bad_origination", "Ignored an origination that is not text: %s", brief(value)
+        )
+        return None
+    if not text:
+        return ()
+    return tuple(_form_decode(p, reporter, "origination") for p in text.split("*"))
+
+
+# --- tuples: state, target, other_info ---------------------------------------------------------
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...] | None:
+    # A list where a tuple was meant carries the same elements: read it alike.
+    match value:
+        case tuple():
+            return value
+        case list():
+            return tuple(value)
+        case _:
+            return None
+
+
+def _at(values: Sequence[Any], index: int) -> Any:
+    return values[index] if index < len(values) else None
+
+
+def _name(value: Any) -> str | None:
+    text = _as_str(value)
+    return text or None
+
+
+def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target | None:
+    """Parse `target`: `{Type, Id, Name, Address}`."""
+    if is_absent(value):
+        return None
+    items = _as_tuple(value)
+    if items is None:
+        _report(reporter, "bad_target", "Ignored a target that is not a tuple: %s", brief(value))
+        return None
+    return Target(
+        type=_name(_at(items, 0)),
+        id=to_text(_at(items, 1)),
+        name=to_text(_at(items, 2)),
+        address=to_text(_at(items, 3)),
+    )
+
+
+def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> OtherInfo | None:
+    """Parse the newer `other_info`: `{Type, UserIdOrEndUser, Direction, PeerLocation, Address, OfferTimestamp, GroupId}`."""
+    if is_absent(value):
+        return None
+    items = _as_tuple(value)
+    if items is None:
+        _report(
+            reporter,
+            "bad_other_info",
+            "Ignored an other_info that is not a tuple: %s",
+            brief(value),
+        )
+        return None
+    kind = _name(_at(items, 0))
+    who = _at(items, 1)
+    user_id: str | None = None
+    end_user: EndUser | None = None
+    if kind == "user":
+        user_id = to_text(who)
+    elif not is_absent(who):
+        if _as_str(who) is None:
+            _report(
+                reporter,
+                "bad_other_info_end_user",
+                "other_info of type %s names its party with a %s, not text: %s",
+                kind,
+                type(who).__name__,
+                brief(who),
+            )
+        else:
+            end_user = parse_end_user(who, reporter)
+    return OtherInfo(
+        type=kind,
+        user_id=user_id,
+        end_user=end_user,
+        direction=_name(_at(items, 2)),
+        peer_location=_name(_at(items, 3)),
+        address=to_text(_at(items, 4)),
+        offered_at=to_datetime(_at(items, 5)),
+        group_id=to_text(_at(items, 6)),
+    )
+
+
+# state ------------------------------------------------------------------------------------------
+
+type _Details = dict[str, Any]
+
+
+def _fields(
+    *names: str, ids: frozenset[str] = frozenset()
+) -> Callable[[tuple[Any, ...]], _Details]:
+    """Read a state's extra elements positionally; ids become text, names plain str."""
+
+    def read(extra: tuple[Any, ...]) -> _Details:
+        details: _Details = {}
+        for index, key in enumerate(names):
+            if not key:
+                continue  # an element the protocol leaves unused
+            item = _at(extra, index)
+            details[key] = to_text(item) if key in ids else _plain(item)
+        return details
+
+    return read
+
+
+def _plain(value: Any) -> Any:
+    # Atoms are names here and binaries text; hand both on as plain str.
+    match value:
+        case str():
+            return str(value)
+        case bytes():
+            return decode_text(value)
+        case _:
+            return value
+
+
+_IDS = frozenset(
+    {
+        "target_id",
+        "user_id",
+        "group_id",
+        "queue_id",
+        "ivr_id",
+        "room_id",
+        "slot",
+        "parker_id",
+        "uuid",
+    }
+)
+
+
+def _calling(extra: tuple[Any, ...]) -> _Details:
+    # Newer servers send TargetLocation, TargetType, TargetData (a tuple); older ones
+    # TargetType, TargetId, TargetName. The shape of the third element tells them apart.
+    data = _as_tuple(_at(extra, 2))
+    if data is None:
+        return _fields("target_type", "target_id", "target_name", ids=_IDS)(extra)
+    target_type = _name(_at(extra, 1))
+    details: _Details = {"target_location": _plain(_at(extra, 0)), "target_type": target_type}
+    reader = _CALLING_TARGETS.get(target_type or "")
+    details.update(reader(data) if reader else {"target_data": data})
+    return details
+
+
+def _calling_user(data: tuple[Any, ...]) -> _Details:
+    user_id = to_text(_at(data, 0))
+    return {"user_id": user_id, "target_id": user_id}
+
+
+def _calling_group(data: tuple[Any, ...]) -> _Details:
+    group_type = _name(_at(data, 0))
+    group_id = to_text(_at(data, 1))
+    queue_id = to_text(_at(data, 4)) if group_type == "ring" else None
+    return {
+        "group_type": group_type,
+        "group_id": group_id,
+        "target_id": group_id,
+        "queue_id": queue_id,
+    }
+
+
+def _calling_pstn(data: tuple[Any, ...]) -> _Details:
+    return {"address": to_text(_at(data, 0))}
+
+
+def _calling_bridged_endpoint(data: tuple[Any, ...]) -> _Details:
+    user, host = to_text(_at(data, 0)), to_text(_at(data, 1))
+    address = f"{user}@{host}" if user and host else user or host
+    return {"address": address}
+
+
+_CALLING_TARGETS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
+    "user": _calling_user,
+    "group": _calling_group,
+    "pstn": _calling_pstn,
+    "bridged_endpoint": _calling_bridged_endpoint,
+}
+
+
+def _nothing(_extra: tuple[Any, ...]) -> _Details:
+    return {}
+
+
+def _park(extra: tuple[Any, ...]) -> _Details:
+    # Older servers send the slot only; the parker is then unknown rather than missing.
+    return _fields("slot", "", "parker_id", "parker_name", ids=_IDS)(extra)
+
+
+_STATE_DETAILS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
+    "voicemail": _fields("target_type", "target_id", "target_name", ids=_IDS),
+    "checking_voicemail": _fields("target_name"),
+    "calling": _calling,
+    "calling_external": _fields("address", ids=frozenset({"address"})),
+    "calling_siptermination": _fields("url"),
+    "ivr": _fields("ivr_id", ids=_IDS),
+    "system_operation": _fields("operation"),
+    "conference": _fields("room_id", ids=_IDS),
+    "xml_ivr": _nothing,
+    "plivo": _nothing,
+    "bridged": _nothing,
+    "park": _park,
+    "eavesdrop": _fields("uuid", "eavesdrop_state", ids=_IDS),
+}
+
+
+def parse_state(value: Any, reporter: ProblemReporter | None = None) -> ChannelState | None:
+    """Parse `state`: `{Ts, Name, ...}` with per-name details (see ChannelState).
+
+    A state that is not a tuple keeps its value in `raw` (a bare name becomes the name); one
+    whose name is missing is `unknown`.
+    """
+    if is_absent(value):
+        return None
+    items = _as_tuple(value)
+    if items is None:
+        _report(reporter, "bad_state", "A channel state is not a tuple: %s", brief(value))
+        return ChannelState(name=_name(value) or "unknown", since=None, details={}, raw=(value,))
+    since_value, name_value, extra = _split_state(items)
+    name = _name(name_value)
+    if name is None:
+        _report(reporter, "bad_state", "A channel state has no name: %s", brief(value))
+        return ChannelState(name="unknown", since=to_datetime(since_value), details={}, raw=items)
+    reader = _STATE_DETAILS.get(name)
+    details = reader(extra) if reader else {}
+    return ChannelState(name=name, since=to_datetime(since_value), details=details, raw=items)
+
+
+def _split_state(items: tuple[Any, ...]) -> tuple[Any, Any, tuple[Any, ...]]:
+    # The documented form is {Ts, Name, ...}; a state that starts with its name (no time) is
+    # read as such rather than taking the name for a time.
+    if items and isinstance(items[0], str) and (len(items) == 1 or not isinstance(items[1], str)):
+        return None, items[0], items[1:]
+    return _at(items, 0), _at(items, 1), items[2:]
+
+
+# --- avatars ------------------------------------------------------------------------------------
+
+_ABSOLUTE_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
+_HTTP_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+
+
+def avatar_url(value: Any, server: str | None) -> str | None:
+    """Return the URL of an avatar: None for the default icon, a URL as is, else a server file.
+
+    Any absolute URL counts as one (any scheme, in any case, or scheme-relative `//host/...`).
+    A file name resolves to `https://SERVER/basix/avatars/NAME`; with no server known there is
+    no URL to give.
+    """
+    text = _as_str(value)
+    if text is None:
+        return None
+    text = text.strip()
+    if not text:
+        return None
+    if _ABSOLUTE_URL.match(text):
+        return text
+    base = _server_base(server)
+    if base is None:
+        return None
+    return f"{base}/basix/avatars/{quote(text.lstrip('/'), safe="/%~!$&'()*+,;=:@")}"
+
+
+def _server_base(server: str | None) -> str | None:
+    # The server is `host[:port]` or a ws(s):// URL; only its host and port make the base, so
+    # credentials written into a URL can never end up in an avatar address.
+    if not server:
+        return None
+    parts = urlsplit(server if "://" in server else f"//{server}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    scheme = _HTTP_SCHEMES.get(parts.scheme.lower(), "https")
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"

@@ -1,0 +1,388 @@
+"""PbxState: snapshots replace, changes upsert or remove, and the per-user channel index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+import time
+from typing import Any
+
+import pytest
+
+from custom_components.basix_cti.cti.models import (
+    Change,
+    Channel,
+    FieldSpec,
+    Group,
+    Item,
+    Mwi,
+    Notice,
+    Snapshot,
+    UnknownMessage,
+    User,
+)
+from custom_components.basix_cti.cti.store import Delta, PbxState, ends_item
+
+NOW = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def leg(
+    uuid: str,
+    user_id: str | None = None,
+    *,
+    entity: str = "channel",
+    hungup: bool = False,
+    answered: bool = False,
+    last_event: str | None = None,
+) -> Channel:
+    return Channel(
+        entity=entity,
+        uuid=uuid,
+        direction="outbound",
+        peer_location="internal",
+        calling_name=None,
+        calling_number=None,
+        called_number=None,
+        offered_at=NOW,
+        answered_at=NOW if answered else None,
+        hungup_at=NOW if hungup else None,
+        other_uuid=None,
+        user_id=user_id,
+        user_name=None,
+        group_id=None,
+        group_name=None,
+        state=None,
+        target=None,
+        end_user=None,
+        origination=None,
+        other_info=None,
+        last_event=last_event,
+        fields={"uuid": uuid},
+    )
+
+
+def user(user_id: str, label: str = "x") -> User:
+    return User(user_id, None, label, None, None, None, None, {"id": user_id})
+
+
+def mwi(user_id: str | None, mailbox: str | None, new: int) -> Mwi:
+    return Mwi(user_id, mailbox, new, 0, {})
+
+
+def keys(records: tuple[Any, ...]) -> list[str]:
+    return [r.key for r in records]
+
+
+def uuids_of(state: PbxState, user_id: str) -> set[tuple[str, str]]:
+    return {(c.entity, c.uuid) for c in state.channels_of_user(user_id)}
+
+
+@pytest.fixture
+def state() -> PbxState:
+    return PbxState()
+
+
+# --- snapshots ----------------------------------------------------------------------------------
+
+
+def test_snapshot_fills_an_empty_store(state: PbxState) -> None:
+    delta = state.apply(Snapshot("channel", (leg("a", "201"), leg("b", "202"), leg("c"))))
+    assert delta == Delta(
+        "channel",
+        (leg("a", "201"), leg("b", "202"), leg("c")),
+        (),
+        None,
+        True,
+        frozenset({"201", "202"}),
+    )
+    assert set(state.channels) == {"a", "b", "c"}
+    assert uuids_of(state, "201") == {("channel", "a")}
+
+
+def test_snapshot_replaces_and_lists_what_vanished(state: PbxState) -> None:
+    state.apply(Snapshot("channel", (leg("a", "201"), leg("b", "202"), leg("c", "203"))))
+    delta = state.apply(Snapshot("channel", (leg("a", "201"), leg("c", "204"), leg("d", "205"))))
+    assert delta is not None
+    assert delta.snapshot
+    assert keys(delta.upserted) == ["a", "c", "d"]
+    assert keys(delta.removed) == ["b"]
+    # a is unchanged: its user is not disturbed; c moved from 203 to 204.
+    assert delta.users == {"202", "203", "204", "205"}
+    assert set(state.channels) == {"a", "c", "d"}
+    assert state.channels_of_user("202") == ()
+    assert state.channels_of_user("203") == ()
+    assert uuids_of(state, "204") == {("channel", "c")}
+
+
+def test_empty_snapshot_clears_the_entity_only(state: PbxState) -> None:
+    state.apply(Snapshot("channel", (leg("a", "201"),)))
+    state.apply(Snapshot("parked_channel", (leg("a", "201", entity="parked_channel"),)))
+    delta = state.apply(Snapshot("channel", ()))
+    assert delta is not None
+    assert keys(delta.removed) == ["a"]
+    assert delta.users == {"201"}
+    assert state.channels == {}
+    assert set(state.parked_channels) == {"a"}
+    assert uuids_of(state, "201") == {("parked_channel", "a")}
+
+
+def test_snapshot_leaves_out_legs_that_already_hung_up(state: PbxState) -> None:
+    state.apply(Snapshot("channel", (leg("a", "201"),)))
+    delta = state.apply(Snapshot("channel", (leg("a", "201", hungup=True), leg("b", "202"))))
+    assert delta is not None
+    assert keys(delta.upserted) == ["b"]
+    assert keys(delta.removed) == ["a"]
+    assert set(state.channels) == {"b"}
+
+
+def test_snapshot_of_users_and_groups_keyed_by_id(state: PbxState) -> None:
+    state.apply(Snapshot("user", (user("201"), user("202"), user("203"))))
+    state.apply(Snapshot("group", (Group("9", "sales", None, None, None, {}),)))
+    assert set(state.users) == {"201", "202", "203"}
+    assert set(state.groups) == {"9"}
+    delta = state.apply(Snapshot("user", (user("201"), user("203"))))
+    assert delta is not None
+    assert keys(delta.removed) == ["202"]
+    assert delta.users == frozenset()  # no channels or boxes changed
+    assert set(state.users) == {"201", "203"}
+
+
+def test_snapshot_skips_items_without_a_key_and_keeps_the_last_duplicate(state: PbxState) -> None:
+    delta = state.apply(Snapshot("channel", (leg("", "201"), leg("a", "201"), leg("a", "202"))))
+    assert delta is not None
+    assert delta.upserted == (leg("a", "202"),)
+    assert state.channels_of_user("201") == ()
+    assert state.channels_of_user("202") == (leg("a", "202"),)
+
+
+# --- changes ------------------------------------------------------------------------------------
+
+
+def test_change_inserts_and_updates(state: PbxState) -> None:
+    delta = state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    assert delta == Delta(
+        "channel", (leg("a", "201"),), (), "CHANNEL_CREATE", False, frozenset({"201"})
+    )
+    answered = leg("a", "201", answered=True)
+    delta = state.apply(Change("channel", answered, "CHANNEL_ANSWER"))
+    assert delta == Delta("channel", (answered,), (), "CHANNEL_ANSWER", False, frozenset({"201"}))
+    assert state.channels["a"] is answered
+    assert state.channels_of_user("201") == (answered,)
+
+
+def test_repeating_the_same_record_changes_no_user(state: PbxState) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    delta = state.apply(Change("channel", leg("a", "201"), "CHANNEL_CALLSTATE"))
+    assert delta is not None
+    assert delta.upserted == (leg("a", "201"),)
+    assert delta.users == frozenset()
+
+
+def test_a_channel_that_changes_user_moves_in_the_index(state: PbxState) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    delta = state.apply(Change("channel", leg("a", "202"), "CHANNEL_BRIDGE"))
+    assert delta is not None
+    assert delta.users == {"201", "202"}
+    assert state.channels_of_user("201") == ()
+    assert state.channels_of_user("202") == (leg("a", "202"),)
+    delta = state.apply(Change("channel", leg("a"), "CHANNEL_BRIDGE"))
+    assert delta is not None
+    assert delta.users == {"202"}
+    assert state.channels_of_user("202") == ()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "CHANNEL_HANGUP",
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_DESTROY",
+        "UNPARK",
+        "channel_hangup",
+        "QUEUE_MEMBER_REMOVE",
+        "CHANNEL_DELETE",
+        "X_DESTROYED",
+        "CHANNEL_UNPARK",
+    ],
+)
+def test_events_that_end_a_channel_remove_it(state: PbxState, event: str) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    state.apply(Change("channel", leg("b", "201"), "CHANNEL_CREATE"))
+    final = leg("a", "201", last_event=event)
+    delta = state.apply(Change("channel", final, event))
+    assert delta == Delta("channel", (), (final,), event, False, frozenset({"201"}))
+    assert set(state.channels) == {"b"}
+    assert state.channels_of_user("201") == (leg("b", "201"),)
+
+
+def test_a_hangup_timestamp_removes_whatever_the_event(state: PbxState) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    delta = state.apply(Change("channel", leg("a", "201", hungup=True), None))
+    assert delta is not None
+    assert keys(delta.removed) == ["a"]
+    assert state.channels == {}
+    assert state.channels_of_user("201") == ()
+
+
+def test_removal_takes_the_old_and_new_owner(state: PbxState) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    delta = state.apply(Change("channel", leg("a"), "CHANNEL_HANGUP"))
+    assert delta is not None
+    assert delta.users == {"201"}
+    assert state.channels_of_user("201") == ()
+
+
+def test_removing_an_unknown_item_changes_nothing(state: PbxState) -> None:
+    delta = state.apply(Change("channel", leg("ghost", "201"), "CHANNEL_HANGUP"))
+    assert delta == Delta("channel", (), (), "CHANNEL_HANGUP", False, frozenset())
+    assert state.channels == {}
+
+
+def test_a_change_without_a_key_is_not_stored(state: PbxState) -> None:
+    delta = state.apply(Change("channel", leg("", "201"), "CHANNEL_CREATE"))
+    assert delta == Delta("channel", (), (), "CHANNEL_CREATE", False, frozenset())
+    assert state.channels == {}
+    assert state.channels_of_user("201") == ()
+
+
+def test_parked_channels_have_their_own_table(state: PbxState) -> None:
+    state.apply(Change("channel", leg("a", "201"), "CHANNEL_CREATE"))
+    state.apply(Change("parked_channel", leg("a", "201", entity="parked_channel"), "PARK"))
+    state.apply(Change("queued_channel", leg("q", "201", entity="queued_channel"), "QUEUE_JOIN"))
+    assert set(state.channels) == {"a"}
+    assert set(state.parked_channels) == {"a"}
+    assert set(state.queued_channels) == {"q"}
+    assert set(state.items("parked_channel")) == {"a"}
+    assert uuids_of(state, "201") == {
+        ("channel", "a"),
+        ("parked_channel", "a"),
+        ("queued_channel", "q"),
+    }
+    delta = state.apply(
+        Change("parked_channel", leg("a", "201", entity="parked_channel"), "UNPARK")
+    )
+    assert delta is not None
+    assert keys(delta.removed) == ["a"]
+    assert state.parked_channels == {}
+    assert set(state.channels) == {"a"}  # the leg itself goes on
+    assert uuids_of(state, "201") == {("channel", "a"), ("queued_channel", "q")}
+
+
+def test_users_groups_and_other_items(state: PbxState) -> None:
+    delta = state.apply(Change("user", user("201", "Taro"), "USER_UPDATE"))
+    assert delta is not None
+    assert delta.users == frozenset()
+    assert state.users["201"].label == "Taro"
+    state.apply(Change("terminal", Item("terminal", "t1", {"id": "t1"}), "TERMINAL_UPDATE"))
+    assert set(state.items("terminal")) == {"t1"}
+    delta = state.apply(Change("user", user("201"), "USER_DELETE"))
+    assert delta is not None
+    assert keys(delta.removed) == ["201"]
+    assert state.users == {}
+
+
+def test_mwi_keyed_by_box_and_names_its_user(state: PbxState) -> None:
+    delta = state.apply(Change("mwi", mwi("201", "9201", 1), "MWI"))
+    assert delta is not None
+    assert delta.users == {"201"}
+    assert state.mwi["201"].new_messages == 1
+    state.apply(Change("mwi", mwi(None, "800", 3), "MWI"))
+    assert set(state.mwi) == {"201", "800"}
+    delta = state.apply(Change("mwi", mwi("201", "9201", 0), "MWI"))
+    assert delta is not None
+    assert delta.users == {"201"}
+    assert state.mwi["201"].new_messages == 0
+    delta = state.apply(Snapshot("mwi", (mwi(None, "800", 3),)))
+    assert delta is not None
+    assert keys(delta.removed) == ["201"]
+    assert delta.users == {"201"}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Notice("msg", "hi", b"hi"),
+        UnknownMessage((1, 2)),
+    ],
+)
+def test_messages_without_items_give_no_delta(state: PbxState, message: Any) -> None:
+    assert state.apply(message) is None
+
+
+def test_field_specs_are_kept(state: PbxState) -> None:
+    assert state.apply(FieldSpec("channel", ("uuid", "state"))) is None
+    assert state.field_specs == {"channel": ("uuid", "state")}
+
+
+def test_views_are_read_only_and_live(state: PbxState) -> None:
+    channels = state.channels
+    unseen = state.items("nothing_yet")
+    assert unseen == {}
+    state.apply(Change("channel", leg("a"), "CHANNEL_CREATE"))
+    state.apply(Change("nothing_yet", Item("nothing_yet", "1", {}), "X"))
+    assert set(channels) == {"a"}
+    assert set(unseen) == {"1"}
+    with pytest.raises(TypeError):
+        channels["b"] = leg("b")  # type: ignore[index]
+
+
+def test_ends_item() -> None:
+    assert ends_item(leg("a"), "CHANNEL_HANGUP_COMPLETE")
+    assert ends_item(leg("a", hungup=True), "CHANNEL_ANSWER")
+    assert not ends_item(leg("a"), "CHANNEL_ANSWER")
+    assert not ends_item(leg("a"), None)
+    assert ends_item(leg("a", last_event="CHANNEL_HANGUP"), None)  # the older generation
+    assert not ends_item(leg("a", last_event="CHANNEL_HANGUP"), "CHANNEL_ANSWER")
+    assert not ends_item(user("1"), None)
+    assert ends_item(user("1"), "user_removed")
+
+
+# --- the index stays per user, whatever the size of the PBX --------------------------------------
+
+
+def _big_state(channels: int) -> PbxState:
+    state = PbxState()
+    state.apply(Snapshot("channel", tuple(leg(f"c{i}", f"u{i % 5000}") for i in range(channels))))
+    return state
+
+
+def test_one_event_touches_only_its_users_channels_among_10000() -> None:
+    state = _big_state(10_000)
+    others_before = {u: state.channels_of_user(u) for u in ("u0", "u1", "u4999")}
+    assert len(state.channels_of_user("u7")) == 2
+
+    delta = state.apply(Change("channel", leg("c7", "u7", answered=True), "CHANNEL_ANSWER"))
+    assert delta is not None
+    assert delta.users == {"u7"}
+    assert delta.upserted == (leg("c7", "u7", answered=True),)
+    assert sorted(state.channels_of_user("u7"), key=lambda c: c.uuid) == [
+        leg("c5007", "u7"),
+        leg("c7", "u7", answered=True),
+    ]
+    assert {u: state.channels_of_user(u) for u in others_before} == others_before
+
+    delta = state.apply(Change("channel", leg("c7", "u8"), "CHANNEL_BRIDGE"))
+    assert delta is not None
+    assert delta.users == {"u7", "u8"}
+    assert state.channels_of_user("u7") == (leg("c5007", "u7"),)
+    assert len(state.channels_of_user("u8")) == 3
+    assert len(state.channels) == 10_000
+
+
+def _time_events(state: PbxState, rounds: int = 2000) -> float:
+    changes = [
+        Change("channel", leg("c3", "u3", answered=bool(i % 2)), "CHANNEL_ANSWER")
+        for i in range(rounds)
+    ]
+    start = time.perf_counter()
+    for change in changes:
+        state.apply(change)
+        state.channels_of_user("u3")
+    return time.perf_counter() - start
+
+
+def test_per_event_work_does_not_grow_with_the_number_of_channels() -> None:
+    small, big = _big_state(10), _big_state(10_000)
+    small_time = min(_time_events(small) for _ in range(3))
+    big_time = min(_time_events(big) for _ in range(3))
+    # Walking every channel would make the big store about a thousand times slower.
+    assert big_time < small_time * 10 + 0.05

@@ -1,0 +1,572 @@
+"""BERT conversion and the PBX's structured values (protocol.md: Frames, Values inside records)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+import logging
+from typing import Any
+
+import pytest
+
+from custom_components.basix_cti.cti.models import EndUser, Party, Target
+from custom_components.basix_cti.cti.problems import ProblemReporter
+from custom_components.basix_cti.cti.terms import Atom, BitBinary, FrozenMap, ImproperList
+from custom_components.basix_cti.cti.values import (
+    avatar_url,
+    decode_text,
+    from_bert,
+    parse_end_user,
+    parse_origination,
+    parse_other_info,
+    parse_state,
+    parse_target,
+    to_datetime,
+    to_int,
+    to_text,
+)
+
+A = Atom
+NIL = (A("bert"), A("nil"))
+TS = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+TS_US = 1_700_000_000_000_000
+
+
+@pytest.fixture
+def reporter() -> ProblemReporter:
+    return ProblemReporter(logging.getLogger("test.values"))
+
+
+# --- from_bert ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        (NIL, None),
+        (A("undefined"), None),
+        ((A("bert"), A("true")), True),
+        ((A("bert"), A("false")), False),
+        (True, True),
+        (b"plain", "plain"),
+        ("日本語".encode(), "日本語"),
+        (b"Jos\xe9", "José"),  # Latin-1 from a real server: never fails
+        (b"", ""),
+        ("abc", "abc"),  # STRING_EXT
+        ("æ\x97¥æ\x9c¬".encode("latin-1").decode("latin-1"), "日本"),  # UTF-8 bytes as a STRING_EXT
+        ("caf\xe9", "café"),  # a Latin-1 STRING_EXT
+        ("日本", "日本"),  # wider characters are text already
+        (2**64 + 1, 2**64 + 1),  # exact, no float rounding
+        (-(2**31), -(2**31)),
+        (1.5, 1.5),
+    ],
+)
+def test_from_bert_scalars(term: Any, expected: Any) -> None:
+    result = from_bert(term)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_from_bert_keeps_atoms_as_atoms_and_strings_are_not_atoms() -> None:
+    assert isinstance(from_bert(A("calling")), Atom)
+    assert from_bert("undefined") == "undefined"  # only the atom means "no value"
+    assert from_bert(A("nil")) == "nil"
+
+
+def test_from_bert_dict_and_time_and_nesting() -> None:
+    term = (
+        A("bert"),
+        A("dict"),
+        [
+            (A("name"), b"Tanaka"),
+            (b"when", (A("bert"), A("time"), 1700, 0, 5)),
+            ([1, 2], [NIL, (b"x", A("undefined"))]),
+            "not a pair",
+        ],
+    )
+    assert from_bert(term) == {
+        "name": "Tanaka",
+        "when": datetime(2023, 11, 14, 22, 13, 20, 5, tzinfo=UTC),
+        (1, 2): [None, ("x", None)],
+    }
+
+
+def test_from_bert_unknown_or_malformed_bert_tuples_stay_tuples() -> None:
+    assert from_bert((A("bert"), A("regex"), b"a.*")) == (A("bert"), A("regex"), "a.*")
+    assert from_bert((A("bert"), A("time"), b"x", 0, 0)) == ("bert", "time", "x", 0, 0)
+    assert from_bert((A("bert"),)) == (A("bert"),)
+    assert from_bert((b"bert", A("nil"))) == ("bert", "nil")  # a binary is not the BERT tag
+
+
+def test_from_bert_maps_improper_lists_and_others() -> None:
+    assert from_bert({b"k": [b"v"]}) == {"k": ["v"]}
+    assert from_bert({A("k"): 1, (b"x",): {b"y": [2]}}) == {"k": 1, ("x",): {"y": [2]}}
+    assert from_bert({1: 2, b"m": {b"n": NIL}}) == {1: 2, "m": {"n": None}}
+    frozen = from_bert(FrozenMap({b"k": b"v"}))
+    assert frozen == {"k": "v"}
+    assert hash(frozen) == hash(FrozenMap({"k": "v"}))
+    key_map = from_bert({FrozenMap({b"a": 1}): b"x"})
+    assert key_map == {FrozenMap({"a": 1}): "x"}
+    # A map used as a key inside a BERT dict stays hashable.
+    assert from_bert((A("bert"), A("dict"), [({b"a": 1}, 2)])) == {FrozenMap({"a": 1}): 2}
+    assert from_bert(ImproperList((b"a",), b"t")) == ImproperList(("a",), "t")
+    bits = BitBinary(b"\x80", 1)
+    assert from_bert(bits) is bits
+
+
+def test_from_bert_stops_at_pathological_depth() -> None:
+    term: Any = b"leaf"
+    for _ in range(5000):
+        term = [term]
+    result = from_bert(term)  # no RecursionError
+    depth = 0
+    while isinstance(result, list):
+        result = result[0]
+        depth += 1
+    assert depth == 5000
+
+
+def test_decode_text_falls_back_to_latin1() -> None:
+    assert decode_text("ü".encode()) == "ü"
+    assert decode_text(b"\xff\xfe") == "ÿþ"
+
+
+# --- to_text / to_int ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        (b"", None),
+        (A("inbound"), "inbound"),
+        (b"201", "201"),
+        (201, "201"),
+        (2**70, str(2**70)),
+        (2.0, "2"),
+        (2.5, "2.5"),
+        (True, "true"),
+        (False, "false"),
+        ((1, 2), None),
+        ([], None),
+    ],
+)
+def test_to_text(value: Any, expected: str | None) -> None:
+    result = to_text(value)
+    assert result == expected
+    assert result is None or type(result) is str
+
+
+def test_to_text_of_an_unprintably_big_int_is_none() -> None:
+    assert to_text(10**5000) is None  # more digits than Python prints: unusable as an id
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, 3),
+        (True, 1),
+        (2.0, 2),
+        (2.5, None),
+        ("7", 7),
+        (b" 12 ", 12),
+        ("x", None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_to_int(value: Any, expected: int | None) -> None:
+    assert to_int(value) == expected
+
+
+# --- to_datetime --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1_700_000_000,  # seconds
+        1_700_000_000_000,  # milliseconds
+        TS_US,  # microseconds
+        TS_US * 1000,  # nanoseconds
+        1_700_000_000.0,
+        (1700, 0, 0),  # Erlang now()
+        (A("bert"), A("time"), 1700, 0, 0),
+        TS,
+        TS.replace(tzinfo=None),
+        TS.astimezone(timezone(timedelta(hours=9))),
+        "1700000000000000",
+        b"1700000000",
+        "2023-11-14T22:13:20+00:00",
+        "2023-11-14T22:13:20",
+    ],
+)
+def test_to_datetime_accepts_every_form(value: Any) -> None:
+    result = to_datetime(value)
+    assert result == TS
+    assert result is not None
+    assert result.tzinfo is not None
+
+
+def test_to_datetime_keeps_microseconds_exact() -> None:
+    assert to_datetime(TS_US + 123_456) == TS + timedelta(microseconds=123_456)
+    assert to_datetime((1700, 0, 7)) == TS + timedelta(microseconds=7)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 0, -5, True, False, float("nan"), 10**30, (0, 0, 0), (1, b"x", 0), "soon", [], (1, 2)],
+)
+def test_to_datetime_unusable_values_give_none(value: Any) -> None:
+    assert to_datetime(value) is None
+
+
+def test_to_datetime_overflow_gives_none() -> None:
+    assert to_datetime((10**12, 0, 0)) is None
+    assert to_datetime(9.9e18 * 1e6) is None
+    assert to_datetime(10**400) is None
+    assert to_datetime(1e300) is None
+    assert to_datetime(float("inf")) is None
+
+
+# --- end_user / origination ---------------------------------------------------------------------
+
+
+def test_end_user_none_marker() -> None:
+    end_user = parse_end_user(b"***")
+    assert end_user == EndUser(candidates=(), raw="***")
+    assert end_user.party is None
+
+
+def test_end_user_single_party_decodes_each_part_with_plus_as_space() -> None:
+    end_user = parse_end_user("42*Tanaka+Taro*%E6%A0%AA%E5%BC%8F+ACME*a%2Bb.png")
+    assert end_user is not None
+    assert end_user.party == Party(
+        id="42", name="Tanaka Taro", organization="株式 ACME", avatar="a+b.png"
+    )
+    assert end_user.raw == "42*Tanaka+Taro*%E6%A0%AA%E5%BC%8F+ACME*a%2Bb.png"
+
+
+def test_end_user_empty_parts_are_none() -> None:
+    end_user = parse_end_user(b"*Suzuki**")
+    assert end_user is not None
+    assert end_user.party == Party(id=None, name="Suzuki", organization=None, avatar=None)
+
+
+def test_end_user_many_candidates() -> None:
+    end_user = parse_end_user(b"_MANY_:2|1*A+a*Org*|2*B*%41*x.png")
+    assert end_user is not None
+    assert end_user.candidates == (
+        Party(id="1", name="A a", organization="Org", avatar=None),
+        Party(id="2", name="B", organization="A", avatar="x.png"),
+    )
+    assert end_user.party is None  # two candidates: no single party
+
+
+def test_end_user_many_with_no_candidates() -> None:
+    end_user = parse_end_user("_MANY_:0|")
+    assert end_user is not None
+    assert end_user.candidates == ()
+
+
+def test_end_user_bad_escape_keeps_that_part_raw_only(reporter: ProblemReporter) -> None:
+    end_user = parse_end_user(b"7*100%+sure*Caf%C3%A9*%E9.png", reporter)
+    assert end_user is not None
+    # `100%+sure` has a broken escape, `%E9` is not UTF-8: both stay as sent; the rest decodes.
+    assert end_user.party == Party(id="7", name="100%+sure", organization="Café", avatar="%E9.png")
+    assert reporter.counts["bad_escape:end_user"] == 2
+
+
+def test_end_user_wrong_part_count_keeps_what_it_can(reporter: ProblemReporter) -> None:
+    end_user = parse_end_user("5*Sato", reporter)
+    assert end_user is not None
+    assert end_user.party == Party(id="5", name="Sato", organization=None, avatar=None)
+    end_user = parse_end_user("5*Sato*Org*av*extra", reporter)
+    assert end_user is not None
+    assert end_user.party == Party(id="5", name="Sato", organization="Org", avatar="av")
+    assert reporter.counts["end_user_parts"] == 2
+
+
+def test_end_user_odd_values(reporter: ProblemReporter) -> None:
+    assert parse_end_user(None, reporter) is None
+    assert parse_end_user("", reporter) == EndUser(candidates=(), raw="")
+    assert parse_end_user(12, reporter) is None
+    assert reporter.counts == {"bad_end_user": 1}
+
+
+def test_origination_treats_plus_as_space_and_decodes_parts() -> None:
+    assert parse_origination(b"click+to+call*0312345678*%E7%94%B0%E4%B8%AD") == (
+        "click to call",
+        "0312345678",
+        "田中",
+    )
+    assert parse_origination("a%2Bb") == ("a+b",)
+
+
+def test_origination_bad_escape_keeps_the_rest(reporter: ProblemReporter) -> None:
+    assert parse_origination("ok+part*bad%zz+part*%", reporter) == ("ok part", "bad%zz+part", "%")
+    assert reporter.counts["bad_escape:origination"] == 2
+
+
+def test_origination_odd_values(reporter: ProblemReporter) -> None:
+    assert parse_origination(None, reporter) is None
+    assert parse_origination("", reporter) == ()
+    assert parse_origination(("x",), reporter) is None
+    assert reporter.counts == {"bad_origination": 1}
+
+
+# --- target / other_info ------------------------------------------------------------------------
+
+
+def test_target() -> None:
+    assert parse_target((A("user"), 201, "田中", b"0312345678")) == Target(
+        type="user", id="201", name="田中", address="0312345678"
+    )
+    assert parse_target([A("group"), b"9"]) == Target(type="group", id="9", name=None, address=None)
+    assert parse_target(None) is None
+
+
+def test_target_not_a_tuple_is_reported(reporter: ProblemReporter) -> None:
+    assert parse_target(b"user:201", reporter) is None
+    assert reporter.counts == {"bad_target": 1}
+
+
+def test_other_info_of_a_user() -> None:
+    info = parse_other_info((A("user"), 201, A("outbound"), A("internal"), b"201", TS_US, 7))
+    assert info is not None
+    assert (info.type, info.user_id, info.end_user, info.group_id) == ("user", "201", None, "7")
+    assert (info.direction, info.peer_location, info.address) == ("outbound", "internal", "201")
+    assert info.offered_at == TS
+
+
+def test_other_info_of_an_external_party() -> None:
+    info = parse_other_info(
+        (A("pstn"), "9*Yamada+Hanako**", A("inbound"), A("external"), "0901234", None, None)
+    )
+    assert info is not None
+    assert info.user_id is None
+    assert info.end_user is not None
+    assert info.end_user.party == Party(
+        id="9", name="Yamada Hanako", organization=None, avatar=None
+    )
+    assert info.offered_at is None
+
+
+def test_other_info_second_element_not_a_binary_keeps_the_rest(reporter: ProblemReporter) -> None:
+    info = parse_other_info(
+        (A("pstn"), (1, 2), A("inbound"), A("external"), "0901234", TS_US, 3), reporter
+    )
+    assert info is not None
+    assert info.end_user is None
+    assert (info.direction, info.address, info.offered_at, info.group_id) == (
+        "inbound",
+        "0901234",
+        TS,
+        "3",
+    )
+    assert reporter.counts == {"bad_other_info_end_user": 1}
+
+
+def test_other_info_short_or_not_a_tuple(reporter: ProblemReporter) -> None:
+    info = parse_other_info((A("user"), 5), reporter)
+    assert info is not None
+    assert (info.user_id, info.direction, info.group_id) == ("5", None, None)
+    info = parse_other_info((A("pstn"), A("undefined")), reporter)
+    assert info is not None
+    assert (info.type, info.user_id, info.end_user) == ("pstn", None, None)
+    assert parse_other_info(b"user", reporter) is None
+    assert parse_other_info(None, reporter) is None
+    assert reporter.counts == {"bad_other_info": 1}
+
+
+# --- state --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "name", "details"),
+    [
+        (
+            (A("voicemail"), A("user"), 201, b"Tanaka"),
+            "voicemail",
+            {"target_type": "user", "target_id": "201", "target_name": "Tanaka"},
+        ),
+        ((A("checking_voicemail"), "Box"), "checking_voicemail", {"target_name": "Box"}),
+        (
+            (A("calling"), A("internal"), A("user"), (201, A("x"))),
+            "calling",
+            {
+                "target_location": "internal",
+                "target_type": "user",
+                "user_id": "201",
+                "target_id": "201",
+            },
+        ),
+        (
+            (A("calling"), A("internal"), A("group"), (A("ring"), 9, 0, 0, 33)),
+            "calling",
+            {
+                "target_location": "internal",
+                "target_type": "group",
+                "group_type": "ring",
+                "group_id": "9",
+                "target_id": "9",
+                "queue_id": "33",
+            },
+        ),
+        (
+            (A("calling"), A("internal"), A("group"), (A("hunt"), 9, 0, 0, 33)),
+            "calling",
+            {
+                "target_location": "internal",
+                "target_type": "group",
+                "group_type": "hunt",
+                "group_id": "9",
+                "target_id": "9",
+                "queue_id": None,
+            },
+        ),
+        (
+            (A("calling"), A("external"), A("pstn"), (b"0312345678",)),
+            "calling",
+            {"target_location": "external", "target_type": "pstn", "address": "0312345678"},
+        ),
+        (
+            (A("calling"), A("external"), A("bridged_endpoint"), (b"alice", b"sip.example.com")),
+            "calling",
+            {
+                "target_location": "external",
+                "target_type": "bridged_endpoint",
+                "address": "alice@sip.example.com",
+            },
+        ),
+        (
+            (A("calling"), A("external"), A("teleport"), (1, 2)),
+            "calling",
+            {"target_location": "external", "target_type": "teleport", "target_data": (1, 2)},
+        ),
+        (
+            (A("calling"), A("user"), 201, b"Tanaka"),  # older generation
+            "calling",
+            {"target_type": "user", "target_id": "201", "target_name": "Tanaka"},
+        ),
+        ((A("calling_external"), b"0312345678"), "calling_external", {"address": "0312345678"}),
+        ((A("calling_siptermination"), b"sip:x@y"), "calling_siptermination", {"url": "sip:x@y"}),
+        ((A("ivr"), 12), "ivr", {"ivr_id": "12"}),
+        ((A("system_operation"), A("reload")), "system_operation", {"operation": "reload"}),
+        ((A("conference"), 3), "conference", {"room_id": "3"}),
+        ((A("xml_ivr"),), "xml_ivr", {}),
+        ((A("plivo"),), "plivo", {}),
+        ((A("bridged"),), "bridged", {}),
+        (
+            (A("park"), 701, A("unused"), 201, b"Tanaka"),
+            "park",
+            {"slot": "701", "parker_id": "201", "parker_name": "Tanaka"},
+        ),
+        ((A("park"), 701), "park", {"slot": "701", "parker_id": None, "parker_name": None}),
+        (
+            (A("eavesdrop"), b"u-1", A("listening")),
+            "eavesdrop",
+            {"uuid": "u-1", "eavesdrop_state": "listening"},
+        ),
+        ((A("new_fangled"), 1, b"x"), "new_fangled", {}),
+    ],
+)
+def test_state_names_and_details(
+    extra: tuple[Any, ...], name: str, details: dict[str, Any]
+) -> None:
+    value = (TS_US, *extra)
+    state = parse_state(value)
+    assert state is not None
+    assert state.name == name
+    assert type(state.name) is str
+    assert state.since == TS
+    assert dict(state.details) == details
+    assert state.raw == value
+
+
+def test_state_bridged_endpoint_with_a_part_missing() -> None:
+    state = parse_state((TS_US, A("calling"), A("external"), A("bridged_endpoint"), (b"alice",)))
+    assert state is not None
+    assert state.details["address"] == "alice"
+
+
+def test_state_not_a_tuple_keeps_the_value(reporter: ProblemReporter) -> None:
+    state = parse_state(A("bridged"), reporter)
+    assert state is not None
+    assert (state.name, state.since, state.raw) == ("bridged", None, (A("bridged"),))
+    state = parse_state(42, reporter)
+    assert state is not None
+    assert (state.name, state.raw) == ("unknown", (42,))
+    assert reporter.counts == {"bad_state": 2}
+
+
+def test_state_as_a_list_or_without_a_time() -> None:
+    state = parse_state([TS_US, A("ivr"), 5])
+    assert state is not None
+    assert (state.name, state.details) == ("ivr", {"ivr_id": "5"})
+    state = parse_state((A("ivr"), 5))
+    assert state is not None
+    assert (state.name, state.since, state.details) == ("ivr", None, {"ivr_id": "5"})
+    state = parse_state((A("bridged"),))
+    assert state is not None
+    assert state.name == "bridged"
+
+
+def test_state_without_a_name(reporter: ProblemReporter) -> None:
+    state = parse_state((TS_US,), reporter)
+    assert state is not None
+    assert (state.name, state.since, state.raw) == ("unknown", TS, (TS_US,))
+    state = parse_state((TS_US, 17), reporter)
+    assert state is not None
+    assert state.name == "unknown"
+    assert parse_state((), reporter) is not None
+    assert parse_state(None, reporter) is None
+    assert reporter.counts == {"bad_state": 3}
+
+
+# --- avatars ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "server", "expected"),
+    [
+        (None, "pbx.example.com", None),
+        ("", "pbx.example.com", None),
+        (b"  ", "pbx.example.com", None),
+        (42, "pbx.example.com", None),
+        ("https://cdn.example.com/a.png", "pbx.example.com", "https://cdn.example.com/a.png"),
+        ("http://cdn.example.com/a.png", "pbx.example.com", "http://cdn.example.com/a.png"),
+        ("HTTPS://CDN.example.com/a.png", "pbx.example.com", "HTTPS://CDN.example.com/a.png"),
+        ("//cdn.example.com/a.png", "pbx.example.com", "//cdn.example.com/a.png"),
+        ("data:image/png;base64,AAAA", "pbx.example.com", "data:image/png;base64,AAAA"),
+        (b"u201.png", "pbx.example.com", "https://pbx.example.com/basix/avatars/u201.png"),
+        (
+            "dir/田中 1.png",
+            "pbx.example.com",
+            "https://pbx.example.com/basix/avatars/dir/%E7%94%B0%E4%B8%AD%201.png",
+        ),
+        (
+            "/u201.png",
+            "pbx.example.com:8443",
+            "https://pbx.example.com:8443/basix/avatars/u201.png",
+        ),
+        (
+            "u201.png",
+            "wss://pbx.example.com/basix/api/ws_cti",
+            "https://pbx.example.com/basix/avatars/u201.png",
+        ),
+        ("u201.png", "ws://localhost:8080", "http://localhost:8080/basix/avatars/u201.png"),
+        (
+            "u201.png",
+            "wss://dom:secret@pbx.example.com",
+            "https://pbx.example.com/basix/avatars/u201.png",
+        ),
+        ("u201.png", "[::1]:9000", "https://[::1]:9000/basix/avatars/u201.png"),
+        ("u201.png", None, None),
+        ("u201.png", "", None),
+        ("u201.png", "host:notaport", None),
+        ("u201.png", "wss://", None),
+    ],
+)
+def test_avatar_url(value: Any, server: str | None, expected: str | None) -> None:
+    assert avatar_url(value, server) == expected
