@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,11 @@ class ImproperList:
 
 @dataclass(frozen=True, slots=True)
 class BitBinary:
-    """A bitstring whose last byte is only partly used (`bits` of its high bits, 1 to 8)."""
+    """A bitstring whose last byte is only partly used (`bits` of its high bits, 1 to 8).
+
+    The decoder gives `bytes` for 8 (a whole last byte is a plain binary, as in Erlang) and zeroes
+    the unused low bits, so equal bitstrings compare equal.
+    """
 
     data: bytes
     bits: int
@@ -40,3 +45,48 @@ class EtfDecodeError(ValueError):
         super().__init__(f"ETF decode error at byte {offset}: {reason}")
         self.offset = offset
         self.reason = reason
+
+
+class FrozenMap(Mapping[Any, Any]):
+    """An immutable, hashable map: what a map becomes when it is itself a map key.
+
+    Python dicts cannot be dict keys, Erlang maps can (`#{#{a => 1} => x}`); the decoder turns
+    such a key into a FrozenMap, which compares equal to a dict with the same items.
+    """
+
+    __slots__ = ("_hash", "_items")
+
+    def __init__(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]] = ()) -> None:
+        """Copy `items` (a mapping or key-value pairs); keys and values must be hashable."""
+        self._items: dict[Any, Any] = dict(items)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: Any) -> Any:
+        """Return the value stored for `key`."""
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over the keys, in the order they came."""
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        """Return the number of items."""
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        """Hash the items regardless of their order, as equality ignores order too."""
+        if self._hash is None:
+            self._hash = hash(frozenset(self._items.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        """Compare equal to any mapping with the same items."""
+        if isinstance(other, FrozenMap):
+            return self._items == other._items
+        if isinstance(other, Mapping):
+            return self._items == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        """Show the items like a dict literal."""
+        return f"FrozenMap({self._items!r})"
