@@ -1,0 +1,748 @@
+"""The simulator's WebSocket server, driven by a real aiohttp client on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from basix_simulator.frames import OLD_CHANNEL_FIELDS, FrameBuilder
+from basix_simulator.pbx import CHANNEL_FIELDS, ManualClock, Pbx
+from basix_simulator.server import WS_PATH, SimulatorServer
+from custom_components.basix_cti.cti import etf
+from custom_components.basix_cti.cti.terms import Atom
+from tests.simulator_fixtures import (  # noqa: F401 - the fixture_* are fixtures
+    DOMAIN,
+    fixture_sim_clock,
+    fixture_sim_pbx,
+    fixture_simulator,
+    fixture_simulator_factory,
+    receive_terms,
+    start_simulator,
+    ws_url,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+NEW_ENTITIES = ["channel", "queued_channel", "parked_channel", "user", "group", "mwi"]
+BERT_NIL = (Atom("bert"), Atom("nil"))
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def connect(
+    session: aiohttp.ClientSession, url: str, **kwargs: Any
+) -> aiohttp.ClientWebSocketResponse:
+    return await session.ws_connect(url, **kwargs)
+
+
+async def handshake(ws: aiohttp.ClientWebSocketResponse, generation: str = "new") -> list[Any]:
+    """The field specs and snapshots a connection starts with."""
+    return await receive_terms(ws, 12 if generation == "new" else 5)
+
+
+def snapshot(terms: list[Any], entity: str) -> Any:
+    (records,) = [t[2] for t in terms if t[0] == "initial_info" and t[1] == entity]
+    return records
+
+
+async def refused(session: aiohttp.ClientSession, url: str) -> int:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await session.ws_connect(url)
+    return info.value.status
+
+
+async def closed(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str | None]:
+    """Read until the server closes; return the close code and reason."""
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            return msg.data, msg.extra
+        if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            return ws.close_code, None
+
+
+# --- connecting -----------------------------------------------------------------------------------
+
+
+async def test_basic_credentials_get_field_specs_then_snapshots(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    call = sim_pbx.incoming_call("201")
+    ws = await connect(session, ws_url(simulator))
+    assert ws.compress == 0  # per-message deflate stays off
+    terms = await handshake(ws)
+    assert [(t[0], t[1]) for t in terms[:6]] == [
+        (Atom("field_spec"), Atom(e)) for e in NEW_ENTITIES
+    ]
+    assert terms[0][2] == [Atom(f) for f in CHANNEL_FIELDS]
+    assert all(isinstance(f, Atom) for t in terms[:6] for f in t[2])
+    assert [(t[0], t[1]) for t in terms[6:]] == [
+        (Atom("initial_info"), Atom(e)) for e in NEW_ENTITIES
+    ]
+    channels = snapshot(terms, "channel")
+    assert [r[0].decode() for r in channels] == call.legs
+    a = channels[0]
+    assert len(a) == len(CHANNEL_FIELDS)
+    assert a[1] == Atom("inbound")
+    assert a[11] == Atom("undefined")  # user_id of the caller's leg
+    assert a[12][1:4] == (Atom("calling"), Atom("internal"), Atom("user"))
+    assert a[15][0] == Atom("user")
+    assert snapshot(terms, "queued_channel") == BERT_NIL
+    assert snapshot(terms, "parked_channel") == BERT_NIL
+    users = snapshot(terms, "user")
+    assert [u[3].decode() for u in users] == ["201", "202", "203", "204", "205", "206"]
+    assert users[0][2].decode() == sim_pbx.user("201").label
+    groups = snapshot(terms, "group")
+    assert [g[4] for g in groups] == [Atom("ring"), Atom("queue")]
+    assert isinstance(groups[0][5], list)
+    mwi = snapshot(terms, "mwi")
+    assert len(mwi) == 6
+    (conn,) = simulator.connections
+    assert (conn.app_name, str(conn.scope), conn.forced, conn.credential_user) == (
+        "test",
+        "full_events",
+        False,
+        DOMAIN,
+    )
+    assert conn.scope.full_events
+    assert simulator.frames_sent == 12
+    await ws.close()
+
+
+async def test_live_changes_follow_in_order(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession, sim_clock: ManualClock
+) -> None:
+    ws = await connect(session, ws_url(simulator))
+    await handshake(ws)
+    call = sim_pbx.incoming_call("202")
+    sim_clock.advance(3)
+    sim_pbx.answer(call)
+    sim_pbx.hangup(call)
+    sim_pbx.set_mwi("202", 1)
+    terms = await receive_terms(ws, 8)
+    a, b = call.legs
+    assert [(t[0], t[1], t[3]) for t in terms] == [
+        (Atom("info_event"), Atom("channel"), Atom(event))
+        for event in (
+            "CHANNEL_CREATE",
+            "CHANNEL_CREATE",
+            "CHANNEL_ANSWER",
+            "CHANNEL_BRIDGE",
+            "CHANNEL_BRIDGE",
+            "CHANNEL_HANGUP",
+            "CHANNEL_HANGUP",
+        )
+    ] + [(Atom("info_event"), Atom("mwi"), Atom("MWI"))]
+    assert [t[2][0].decode() for t in terms[:7]] == [a, b, b, a, b, b, a]
+    answered = terms[2][2]
+    assert answered[7] == sim_clock.now
+    assert answered[16] == Atom("CHANNEL_ANSWER")
+    assert terms[7][2] == (sim_pbx.user("202").id.encode(), b"202", 1, 0)
+    await ws.close()
+
+
+async def test_query_credentials(simulator_factory: Any, session: aiohttp.ClientSession) -> None:
+    server = await simulator_factory()
+    ws = await connect(session, ws_url(server, auth="query"))
+    await handshake(ws)
+    (conn,) = server.connections
+    assert conn.credential_user == "api"
+    await ws.close()
+    strict = await simulator_factory(api_user="robot")
+    assert await refused(session, ws_url(strict, auth="query", api_user="someone")) == 401
+    ws = await connect(session, ws_url(strict, auth="query", api_user="robot"))
+    await handshake(ws)
+    await ws.close()
+
+
+async def test_non_ascii_token(simulator_factory: Any, session: aiohttp.ClientSession) -> None:
+    server = await simulator_factory(token="トークン+/=")
+    assert await refused(session, ws_url(server, auth="query", token="トークン")) == 401
+    ws = await connect(session, ws_url(server, auth="query", token="トークン+/="))
+    await handshake(ws)
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("auth", "changes"),
+    [
+        ("basic", {"token": "wrong"}),
+        ("basic", {"domain": "other.example"}),
+        ("query", {"token": "wrong"}),
+        ("query", {"domain": "other.example"}),
+        ("none", {}),
+    ],
+)
+async def test_wrong_or_missing_credentials_get_401(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, auth: str, changes: dict[str, str]
+) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await session.ws_connect(ws_url(simulator, auth=auth, **changes))
+    assert info.value.status == 401
+    assert info.value.headers is not None
+    assert "Basic" in info.value.headers["WWW-Authenticate"]
+    assert simulator.rejected == [401]
+    assert simulator.connections == []
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer abc", "Basic !!!notbase64", "Basic ZXhhbXBsZS5iYXNpeA=="]
+)
+async def test_malformed_authorization_header(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, header: str
+) -> None:
+    url = ws_url(simulator, auth="none")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await session.ws_connect(url, headers={"Authorization": header})
+    assert info.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"app_name": None}, 400),
+        ({"app_name": ""}, 400),
+        ({"full_events": None}, 400),
+        ({"full_events": False}, 400),
+        ({"full_events": False, "user_extension": "999"}, 404),
+        ({"full_events": False, "user_email": "nobody@example.basix"}, 404),
+    ],
+)
+async def test_query_validation(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, params: dict[str, Any], status: int
+) -> None:
+    assert await refused(session, ws_url(simulator, **params)) == status
+    assert simulator.rejected == [status]
+
+
+async def test_plain_http_get_is_not_an_upgrade(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    url = ws_url(simulator).replace("ws://", "http://")
+    async with session.get(url) as response:
+        assert response.status == 400
+
+
+@pytest.mark.parametrize(
+    "kind", ["user_id", "user_name", "user_label", "user_extension", "user_did", "user_email"]
+)
+async def test_every_scope_parameter_names_a_user(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession, kind: str
+) -> None:
+    user = sim_pbx.user("201")
+    value = getattr(user, kind.removeprefix("user_"))
+    ws = await connect(session, ws_url(simulator, full_events=None, **{kind: value}))
+    terms = await handshake(ws)
+    (conn,) = simulator.connections
+    assert conn.scope.user_id == user.id
+    assert str(conn.scope) == f"{kind}={value}"
+    assert not conn.scope.full_events
+    assert snapshot(terms, "user") == [
+        tuple(etf.decode(etf.encode(v)) for v in user.record().values())
+    ]
+    await ws.close()
+
+
+async def test_user_scope_filters_everything(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    me, other = sim_pbx.user("201"), sim_pbx.user("202")
+    mine = sim_pbx.incoming_call("201")
+    theirs = sim_pbx.incoming_call("202")
+    ws = await connect(session, ws_url(simulator, full_events=False, user_extension="201"))
+    terms = await handshake(ws)
+    assert {r[0].decode() for r in snapshot(terms, "channel")} == set(mine.legs)
+    assert [u[0].decode() for u in snapshot(terms, "user")] == [me.id]
+    assert snapshot(terms, "group") == BERT_NIL
+    assert [m[0].decode() for m in snapshot(terms, "mwi")] == [me.id]
+
+    sim_pbx.hangup(theirs)  # not mine: nothing
+    sim_pbx.set_mwi(other, 5)  # not mine: nothing
+    sim_pbx.update_user(other, label="x")  # not mine: nothing
+    sim_pbx.answer(mine)
+    # the caller's leg is named only by the target: it still follows
+    sim_pbx.transfer(mine, "203")
+    sim_pbx.answer(mine)  # the A-leg now talks with 203: it was seen, so it keeps coming
+    sim_pbx.hangup(mine)
+    sim_pbx.set_mwi(me, 1)
+    a, b, c = mine.legs
+    expected = [
+        ("CHANNEL_ANSWER", b),
+        ("CHANNEL_BRIDGE", a),
+        ("CHANNEL_BRIDGE", b),
+        ("CHANNEL_HANGUP", b),
+        ("CHANNEL_APPLICATION", a),
+        ("CHANNEL_BRIDGE", a),
+        ("CHANNEL_HANGUP", a),
+        ("MWI", me.id),
+    ]
+    terms = await receive_terms(ws, len(expected))
+    assert [(t[3], t[2][0].decode()) for t in terms] == [(Atom(e), k) for e, k in expected]
+    assert not any(simulator.connections[0].known.values())  # ended channels are forgotten
+    # the new user's leg (c) never named 201: not sent
+    assert c not in {t[2][0].decode() for t in terms}
+    await ws.close()
+
+
+async def test_user_scope_sees_a_group_call_it_answers(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    group = sim_pbx.group("601")
+    member = sim_pbx.users[group.members[0]]
+    ws = await connect(session, ws_url(simulator, full_events=False, user_id=member.id))
+    await handshake(ws)
+    call = sim_pbx.incoming_call("601")
+    mine = next(leg for leg in call.legs if sim_pbx.channels[leg]["user_id"] == member.id)
+    sim_pbx.answer(call, by=member)
+    sim_pbx.park(call)
+    sim_pbx.pickup("701", "206")
+    sim_pbx.hangup(call)
+    terms = await receive_terms(ws, 8)
+    assert [(t[1], t[3], t[2][0].decode()) for t in terms] == [
+        (Atom("channel"), Atom("CHANNEL_CREATE"), mine),
+        (Atom("channel"), Atom("CHANNEL_ANSWER"), mine),
+        (Atom("channel"), Atom("CHANNEL_BRIDGE"), call.uuid),  # other_info names the member now
+        (Atom("channel"), Atom("CHANNEL_BRIDGE"), mine),
+        (Atom("channel"), Atom("CHANNEL_PARK"), call.uuid),
+        (Atom("parked_channel"), Atom("PARK"), call.uuid),  # the park state names the parker
+        (Atom("channel"), Atom("CHANNEL_HANGUP"), mine),
+        (Atom("parked_channel"), Atom("UNPARK"), call.uuid),
+    ]
+    terms = await receive_terms(ws, 2)
+    assert [(t[3], t[2][0].decode()) for t in terms] == [
+        (Atom("CHANNEL_BRIDGE"), call.uuid),
+        (Atom("CHANNEL_HANGUP"), call.uuid),
+    ]
+    await ws.close()
+
+
+# --- connection limit -----------------------------------------------------------------------------
+
+
+async def test_third_connection_gets_429(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    first = await connect(session, ws_url(simulator))
+    second = await connect(session, ws_url(simulator, auth="query", api_user=DOMAIN))
+    assert await refused(session, ws_url(simulator)) == 429
+    # other app names and other users have places of their own
+    other_app = await connect(session, ws_url(simulator, app_name="other"))
+    other_user = await connect(session, ws_url(simulator, auth="query", api_user="robot"))
+    assert len(simulator.connections) == 4
+    await first.close()
+    await simulator.wait_for_connections(3)
+    third = await connect(session, ws_url(simulator))
+    for ws in (second, other_app, other_user, third):
+        await ws.close()
+    assert simulator.rejected == [429]
+
+
+async def test_limit_close_mode(simulator_factory: Any, session: aiohttp.ClientSession) -> None:
+    server = await simulator_factory(limit_mode="close", connection_limit=1)
+    first = await connect(session, ws_url(server))
+    refused_ws = await connect(session, ws_url(server))
+    (notice,) = await receive_terms(refused_ws, 1)
+    assert notice == (Atom("system_msg"), b"connection limit reached")
+    assert await closed(refused_ws) == (4029, "connection limit reached")
+    assert len(server.connections) == 1
+    await first.close()
+
+
+async def test_forced_closes_the_oldest(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    oldest = await connect(session, ws_url(simulator))
+    await handshake(oldest)
+    newer = await connect(session, ws_url(simulator))
+    forced = await connect(session, ws_url(simulator, forced="true"))
+    await handshake(forced)
+    assert await closed(oldest) == (4000, "replaced by a newer connection")
+    await simulator.wait_for_connections(2)
+    assert [c.forced for c in simulator.connections] == [False, True]
+    assert not newer.closed
+    await newer.close()
+    await forced.close()
+
+
+# --- generations and encodings --------------------------------------------------------------------
+
+
+async def test_old_generation(
+    simulator_factory: Any, sim_pbx: Pbx, session: aiohttp.ClientSession, sim_clock: ManualClock
+) -> None:
+    server = await simulator_factory(generation="old")
+    ringing = sim_pbx.incoming_call("201")
+    outgoing = sim_pbx.outgoing_call("203", "0398765432")
+    ws = await connect(session, ws_url(server))
+    terms = await handshake(ws, "old")
+    assert [(t[0], t[1]) for t in terms[:4]] == [
+        (Atom("field_spec"), Atom(n)) for n in ("chan_info", "park_info", "unpark_info", "mwi_info")
+    ]
+    assert terms[0][2] == [Atom(f) for f in OLD_CHANNEL_FIELDS]
+    assert terms[0][2][-1] == Atom("last_event")
+    assert terms[3][2] == [Atom(f) for f in ("user_id", "mailbox", "new_messages", "old_messages")]
+    assert terms[4][0] == Atom("initial_chan_info")
+    records = {r[0].decode(): r for r in terms[4][1]}
+    assert set(records) == set(ringing.legs) | set(outgoing.legs)
+    assert all(len(r) == 17 for r in records.values())
+    me = sim_pbx.user("201")
+    assert records[ringing.uuid][12][1:] == (
+        Atom("calling"),
+        Atom("user"),
+        me.id.encode(),
+        me.label.encode(),
+    )
+    assert records[outgoing.uuid][12][1:] == (Atom("calling_external"), b"0398765432")
+
+    sim_pbx.hangup(outgoing)
+    sim_pbx.answer(ringing)
+    sim_clock.advance(1)
+    sim_pbx.park(ringing, "705")
+    sim_pbx.pickup("705", "202")
+    sim_pbx.set_mwi("201", 2, 1)
+    sim_pbx.add_user(label="新人")  # users are not sent in the older generation
+    sim_pbx.set_mwi("201", 3, 1)
+    new = next(reversed(sim_pbx.users.values()))
+    kinds: list[Any] = []
+    mwi: list[Any] = []
+    while len(mwi) < 3:
+        (term,) = await receive_terms(ws, 1)
+        kinds.append(term[0])
+        if term[0] == "park_info":
+            assert term[1][12] == (sim_clock.now, Atom("park"), b"705")
+        if term[0] == "mwi_info":
+            mwi.append(term[1])
+    assert mwi == [
+        (me.id.encode(), b"201", 2, 1),
+        (new.id.encode(), new.extension.encode(), 0, 0),  # the new user's empty mailbox
+        (me.id.encode(), b"201", 3, 1),
+    ]
+    assert kinds.count("park_info") == 1
+    assert kinds.count("unpark_info") == 1
+    assert set(kinds) == {"chan_info", "park_info", "unpark_info", "mwi_info"}
+    await ws.close()
+
+
+async def test_empty_old_snapshot_is_bert_nil(
+    simulator_factory: Any, session: aiohttp.ClientSession
+) -> None:
+    server = await simulator_factory(generation="old", wrap=True)
+    ws = await connect(session, ws_url(server))
+    terms = await handshake(ws, "old")
+    assert all(isinstance(t, list) and len(t) == 1 for t in terms)
+    assert terms[4] == [(Atom("initial_chan_info"), BERT_NIL)]
+    await ws.close()
+
+
+async def test_wrapped_messages(
+    simulator_factory: Any, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    server = await simulator_factory(wrap=True, greeting="hello")
+    ws = await connect(session, ws_url(server))
+    terms = await receive_terms(ws, 13)
+    assert terms[0] == [(Atom("system_msg"), b"hello")]
+    sim_pbx.incoming_call("201")
+    terms += await receive_terms(ws, 2)
+    assert all(isinstance(t, list) and len(t) == 1 for t in terms)
+    assert terms[-1][0][0] == Atom("info_event")
+    await ws.close()
+
+
+@pytest.mark.parametrize(("atoms", "tags"), [("utf8", {118, 119}), ("latin1", {100, 115})])
+async def test_atom_encodings(
+    simulator_factory: Any, session: aiohttp.ClientSession, atoms: str, tags: set[int]
+) -> None:
+    server = await simulator_factory(atoms=atoms)
+    ws = await connect(session, ws_url(server))
+    msg = await ws.receive(timeout=5)
+    assert msg.data[:3] == bytes((131, 104, 3))  # {field_spec, ...}
+    assert msg.data[3] in tags
+    assert etf.decode(msg.data)[0] == Atom("field_spec")
+    await ws.close()
+
+
+async def test_compressed_frames(
+    simulator_factory: Any, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    server = await simulator_factory(compressed=True)
+    sim_pbx.incoming_call("601")
+    ws = await connect(session, ws_url(server))
+    raw = [await ws.receive(timeout=5) for _ in range(12)]
+    assert all(m.data[:2] == bytes((131, 80)) for m in raw)
+    terms = [etf.decode(m.data) for m in raw]
+    assert len(snapshot(terms, "channel")) == 1 + len(sim_pbx.group("601").members)
+    await ws.close()
+
+
+def test_frame_builder_rejects_unknown_generation(sim_pbx: Pbx) -> None:
+    with pytest.raises(ValueError, match="generation"):
+        FrameBuilder(sim_pbx, "newest")  # type: ignore[arg-type]
+
+
+def test_old_state_of_other_shapes(sim_pbx: Pbx) -> None:
+    builder = FrameBuilder(sim_pbx, "old")
+    group = sim_pbx.group("601")
+    calling_group = (
+        1,
+        Atom("calling"),
+        Atom("internal"),
+        Atom("group"),
+        (Atom("ring"), group.id, None, None, group.id),
+    )
+    assert builder.old_state(calling_group) == (
+        1,
+        Atom("calling"),
+        Atom("group"),
+        group.id,
+        group.label,
+    )
+    assert builder.old_state((1, Atom("bridged"))) == (1, Atom("bridged"))
+    assert builder.old_state(None) is None
+    assert builder.old_state((1, Atom("calling"), Atom("internal"), Atom("user"), ("gone",))) == (
+        1,
+        Atom("calling"),
+        Atom("user"),
+        "gone",
+        None,
+    )
+    assert builder.change("queued_channel", {}, "QUEUE_JOIN") is None
+    assert builder.change("user", {}, "USER_CREATE") is None
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+async def test_drop_connections_is_abrupt(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    ws = await connect(session, ws_url(simulator))
+    await handshake(ws)
+    await simulator.drop_connections()
+    msg = await ws.receive(timeout=5)
+    assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+    assert ws.close_code in (None, 1006)
+    assert simulator.connections == []
+    # and the server takes new connections
+    again = await connect(session, ws_url(simulator))
+    await handshake(again)
+    await again.close()
+
+
+async def test_send_raw(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    ws = await connect(session, ws_url(simulator))
+    await handshake(ws)
+    await simulator.send_raw(b"\x83garbage")
+    sim_pbx.incoming_call("201")
+    msg = await ws.receive(timeout=5)
+    assert msg.data == b"\x83garbage"
+    (created, _) = await receive_terms(ws, 2)
+    assert created[3] == Atom("CHANNEL_CREATE")
+    await ws.close()
+
+
+async def test_pings_are_answered(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    ws = await connect(session, ws_url(simulator), heartbeat=0.2)
+    await handshake(ws)
+    with pytest.raises(TimeoutError):  # (each pong restarts receive's own timeout)
+        async with asyncio.timeout(1.0):
+            await ws.receive()
+    assert not ws.closed
+    await ws.close()
+
+
+async def test_stall_stops_frames_and_pongs(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    quiet = await connect(session, ws_url(simulator, app_name="quiet"))
+    await handshake(quiet)
+    beating = await connect(session, ws_url(simulator), heartbeat=0.1)
+    await handshake(beating)
+    simulator.stall(True)
+    assert simulator.stalled
+    call = sim_pbx.incoming_call("201")
+    msg = await beating.receive(timeout=2)
+    assert msg.type is aiohttp.WSMsgType.ERROR
+    assert isinstance(msg.data, aiohttp.ServerTimeoutError)
+    with pytest.raises(TimeoutError):
+        await quiet.receive(timeout=0.2)
+    simulator.stall(False)
+    terms = await receive_terms(quiet, 2)
+    assert [t[2][0].decode() for t in terms] == call.legs
+    await quiet.close()
+
+
+async def test_stalled_server_still_closes(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    ws = await connect(session, ws_url(simulator))
+    simulator.stall(True)
+    simulator.revoke_token("fresh")
+    assert await closed(ws) == (4001, "unauthorized")
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 500, 503])
+async def test_refuse_with(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, status: int
+) -> None:
+    simulator.refuse_with(status)
+    assert await refused(session, ws_url(simulator)) == status
+    simulator.refuse_with(None)
+    ws = await connect(session, ws_url(simulator))
+    await handshake(ws)
+    await ws.close()
+    assert simulator.rejected == [status]
+
+
+async def test_revoke_token(simulator: SimulatorServer, session: aiohttp.ClientSession) -> None:
+    first = await connect(session, ws_url(simulator))
+    second = await connect(session, ws_url(simulator, auth="query"))
+    await simulator.revoke_token("new-token")
+    assert await closed(first) == (4001, "unauthorized")
+    assert await closed(second) == (4001, "unauthorized")
+    assert simulator.connections == []
+    assert await refused(session, ws_url(simulator)) == 401
+    ws = await connect(session, ws_url(simulator, token="new-token"))
+    await handshake(ws)
+    await ws.close()
+    simulator.revoke_token()  # a random one; not awaited: stop() waits for it
+    assert simulator.token != "new-token"
+
+
+async def test_close_connections(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    ws = await connect(session, ws_url(simulator))
+    await simulator.close_connections(1001, "maintenance")
+    assert await closed(ws) == (1001, "maintenance")
+
+
+async def test_restart_keeps_the_port(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    port = simulator.port
+    ws = await connect(session, ws_url(simulator))
+    await handshake(ws)
+    await simulator.restart()
+    assert await closed(ws) == (1001, "server shutting down")
+    assert simulator.port == port
+    assert simulator.url == f"ws://127.0.0.1:{port}"
+    call = sim_pbx.incoming_call("201")
+    again = await connect(session, ws_url(simulator))
+    terms = await handshake(again)
+    assert [r[0].decode() for r in snapshot(terms, "channel")] == call.legs
+    await again.close()
+
+
+async def test_stop_and_start_again(sim_pbx: Pbx, session: aiohttp.ClientSession) -> None:
+    server = SimulatorServer(sim_pbx)
+    async with server:
+        port = server.port
+        with pytest.raises(RuntimeError, match="already started"):
+            await server.start()
+    await server.stop()  # twice is harmless
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await session.ws_connect(f"ws://127.0.0.1:{port}{WS_PATH}")
+    await server.start(port=port)
+    assert server.port == port
+    await server.stop()
+
+
+async def test_start_simulator_helper(session: aiohttp.ClientSession) -> None:
+    async with start_simulator(users=3, groups=1, token="t0k+/=", generation="old") as server:
+        assert [u.extension for u in server.pbx.users.values()] == ["201", "202", "203"]
+        ws = await connect(session, ws_url(server, token="t0k+/="))
+        await handshake(ws, "old")
+        await ws.close()
+
+
+# --- control endpoints ----------------------------------------------------------------------------
+
+
+async def test_control_endpoints(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    base = simulator.http_url
+    me = sim_pbx.user("201")
+    async with session.post(
+        f"{base}/simulator/ring",
+        params={"to": "201", "caller": "0311112222", "caller_name": "テスト"},
+    ) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["kind"] == "incoming"
+    assert body["status"] == "ringing"
+    call = sim_pbx.calls[body["uuid"]]
+    assert sim_pbx.channels[call.uuid]["calling_name"] == "テスト"
+    async with session.post(f"{base}/simulator/answer?to=201") as resp:
+        assert resp.status == 200
+    assert call.answered_by == me.id
+    async with session.post(f"{base}/simulator/hold?to=201") as resp:
+        assert resp.status == 200
+    assert call.status == "held"
+    async with session.post(f"{base}/simulator/unhold?to=201") as resp:
+        assert resp.status == 200
+    async with session.get(f"{base}/simulator/state") as resp:
+        state = await resp.json()
+    assert [c["uuid"] for c in state["calls"]] == [call.uuid]
+    assert len(state["users"]) == 6
+    async with session.post(f"{base}/simulator/hangup?to=201") as resp:
+        assert resp.status == 200
+    assert call.ended
+
+    async with session.post(f"{base}/simulator/ring?to=202") as resp:
+        ringing = sim_pbx.calls[(await resp.json())["uuid"]]
+    async with session.post(f"{base}/simulator/voicemail?to=202") as resp:
+        assert resp.status == 200
+    assert ringing.ended
+    async with session.post(f"{base}/simulator/mwi?to=203&new=4&old=2") as resp:
+        assert (await resp.json())["mwi"] == [4, 2]
+    assert sim_pbx.mwi[sim_pbx.user("203").id] == (4, 2)
+    # a group extension rings every member; answering as one of them works
+    async with session.post(f"{base}/simulator/ring?to=601") as resp:
+        group_call = sim_pbx.calls[(await resp.json())["uuid"]]
+    member = sim_pbx.group("601").members[1]
+    async with session.post(
+        f"{base}/simulator/answer?to={sim_pbx.users[member].extension}"
+    ) as resp:
+        assert resp.status == 200
+    assert group_call.answered_by == member
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/simulator/ring", 400),
+        ("/simulator/ring?to=999", 404),
+        ("/simulator/answer?to=204", 404),
+        ("/simulator/fly?to=201", 404),
+        ("/simulator/mwi?to=201&new=x", 409),
+    ],
+)
+async def test_control_errors(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession, path: str, status: int
+) -> None:
+    if "fly" in path:
+        sim_pbx.incoming_call("201")
+    async with session.post(simulator.http_url + path) as resp:
+        assert resp.status == status
+        assert "error" in await resp.json()
+
+
+async def test_answer_with_nothing_ringing_is_a_conflict(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    sim_pbx.answer(sim_pbx.incoming_call("201"))
+    async with session.post(f"{simulator.http_url}/simulator/answer?to=201") as resp:
+        assert resp.status == 409
