@@ -1,0 +1,836 @@
+"""The ws_cti WebSocket client: connect, keep the connection alive, hand every message upward.
+
+`CtiClient.run()` owns one connection at a time to `wss://SERVER/basix/api/ws_cti`. Each binary
+frame is decoded (`etf`), parsed (`protocol.Parser`) and handed to `on_message` in arrival order;
+frames that do not decode are reported once per interval and skipped. When the connection ends
+the client reconnects with exponential backoff and full jitter; every new connection starts with
+a fresh snapshot, so its owner's state is whole again after each reconnect. A refused token ends
+`run()` with `AuthenticationError`: retrying it would only hammer the PBX.
+
+`check_connection()` is the one-shot form the config flow uses to test credentials.
+
+How the server reports a refused token or a full connection limit is not documented (see
+protocol.md, "Connection"): an HTTP status on the upgrade, a close code with a reason, or a
+`system_msg` right before the close are all understood, by code and by keyword.
+
+The API token never leaves this module except in the `Authorization` header (and the documented
+`api_token` query parameter when an API user is configured): URLs are logged redacted, and every
+text that came from elsewhere (aiohttp errors, server reasons) is scrubbed before it is logged
+or put into an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+import logging
+import random
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from . import etf
+from .errors import (
+    AuthenticationError,
+    CannotConnectError,
+    ConnectionLimitError,
+    ConnectTimeoutError,
+    CtiError,
+    ProtocolError,
+)
+from .models import Message, Notice, Snapshot
+from .problems import ProblemReporter
+from .protocol import Parser
+from .terms import EtfDecodeError
+
+_LOGGER = logging.getLogger(__name__)
+
+WS_PATH = "/basix/api/ws_cti"
+REDACTED = "**REDACTED**"
+
+# A connection that lived this long was healthy: the next reconnect starts from backoff_min.
+HEALTHY_AFTER = 60.0
+# The close handshake with a healthy server takes milliseconds; a stalled one must not hold a
+# reconnect (or Home Assistant's shutdown) for aiohttp's default 10 s.
+_WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
+# A snapshot of a large PBX (thousands of users) can exceed aiohttp's 4 MiB default.
+_MAX_FRAME = 16 * 1024 * 1024
+# A system_msg this recent before a close explains that close.
+_NOTICE_EXPLAINS_CLOSE = 10.0
+
+# How the server may word a refused token or a full limit, in a close reason or a system_msg.
+# Matched case-insensitively as substrings; the server's wording is unknown, so this is data.
+AUTH_KEYWORDS = (
+    "unauthori",
+    "forbidden",
+    "authenticat",
+    "invalid token",
+    "bad token",
+    "invalid api",
+    "revoked",
+    "credential",
+    "access denied",
+    "permission denied",
+    "not allowed",
+)
+LIMIT_KEYWORDS = (
+    "limit",
+    "too many",
+    "exceeded",
+    "maximum",
+    "max connections",
+)
+REPLACED_KEYWORDS = ("replaced", "taken over", "another connection", "newer connection")
+# Close codes: 4xxx mirrors HTTP (4001/4401 unauthorized, 4003/4403 forbidden, 4029/4429 too
+# many); 4000 is the code a forced connection's victim is closed with.
+AUTH_CLOSE_CODES = frozenset({4001, 4003, 4401, 4403})
+LIMIT_CLOSE_CODES = frozenset({4029, 4429})
+REPLACED_CLOSE_CODES = frozenset({4000})
+
+
+class ScopeKind(StrEnum):
+    """What the connection monitors: the whole PBX, or one user named by one of its attributes."""
+
+    PBX = "pbx"
+    USER_ID = "user_id"
+    USER_NAME = "user_name"
+    USER_LABEL = "user_label"
+    USER_EXTENSION = "user_extension"
+    USER_DID = "user_did"
+    USER_EMAIL = "user_email"
+
+
+def _scope_kind(text: str) -> ScopeKind:
+    try:
+        return ScopeKind(text)
+    except ValueError:
+        known = ", ".join(kind.value for kind in ScopeKind)
+        raise ValueError(f"unknown scope {text!r}: use one of {known}") from None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The events a connection receives: `Scope.pbx()` for all, else those of one user."""
+
+    kind: ScopeKind
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        """Accept the kind as text; require a value for a user scope and none for the PBX."""
+        kind = _scope_kind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        if kind is ScopeKind.PBX:
+            object.__setattr__(self, "value", None)
+        elif self.value is None or not str(self.value).strip():
+            raise ValueError(f"scope {kind.value} needs a value, e.g. {kind.value}=201")
+        else:
+            object.__setattr__(self, "value", str(self.value).strip())
+
+    @classmethod
+    def pbx(cls) -> Self:
+        """Every event of the PBX (`full_events=true`)."""
+        return cls(ScopeKind.PBX)
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """Read `pbx` or `KIND=VALUE` (e.g. `user_extension=201`), the form `str()` gives."""
+        kind, _, value = text.strip().partition("=")
+        return cls(_scope_kind(kind.strip()), value or None)
+
+    def query(self) -> list[tuple[str, str]]:
+        """Return the query parameters that select this scope on the ws_cti endpoint."""
+        if self.kind is ScopeKind.PBX:
+            return [("full_events", "true")]
+        assert self.value is not None  # __post_init__ guarantees it
+        return [(self.kind.value, self.value)]
+
+    def __str__(self) -> str:
+        """`pbx` or `KIND=VALUE`."""
+        return self.kind.value if self.kind is ScopeKind.PBX else f"{self.kind.value}={self.value}"
+
+
+def _quote(value: str) -> str:
+    # Percent-encode a query value the way the method page writes them: `@` stays readable
+    # (user_email=xavier@somewhere.com), everything outside the unreserved set is escaped.
+    return quote(value, safe="@:")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CtiConfig:
+    """Where and as whom to connect; the token is left out of `repr`.
+
+    `server` is `host[:port]` (meaning `wss://`) or a full `ws://` / `wss://` URL, optionally
+    with a path (default `/basix/api/ws_cti`); `https://` and `http://` are read as `wss://`
+    and `ws://`. Credentials go in the `Authorization: Basic DOMAIN:TOKEN` header (the current
+    client library's form); with an `api_user` they are also sent as the older README's
+    `domain` / `api_user` / `api_token` query parameters.
+    """
+
+    server: str
+    domain: str
+    token: str = field(repr=False)
+    api_user: str | None = None
+    app_name: str = "home_assistant"
+    scope: Scope = field(default_factory=Scope.pbx)
+    forced: bool = False
+    verify_tls: bool = True
+
+    def __post_init__(self) -> None:
+        """Check what can be checked without the network (messages never repeat the token)."""
+        if not self.domain.strip():
+            raise ValueError("the domain is empty")
+        if not self.token:
+            raise ValueError("the API token is empty")
+        if not self.app_name.strip():
+            raise ValueError("the app name is empty")
+        if self.api_user is not None and not self.api_user.strip():
+            object.__setattr__(self, "api_user", None)
+        self._endpoint()  # raises ValueError for a server that is no URL
+
+    def _endpoint(self) -> tuple[str, str, str]:
+        """Scheme, netloc and path of the endpoint, from `server`."""
+        text = self.server.strip()
+        if not text:
+            raise ValueError("the server is empty")
+        if "://" not in text:
+            text = f"wss://{text}"
+        parts = urlsplit(text)
+        scheme = {"wss": "wss", "https": "wss", "ws": "ws", "http": "ws"}.get(parts.scheme.lower())
+        if scheme is None:
+            raise ValueError(
+                f"the server must be HOST[:PORT] or a ws:// or wss:// URL, not {parts.scheme}://"
+            )
+        if "@" in parts.netloc:
+            # wss://DOMAIN:TOKEN@HOST is the library's form; keep credentials out of `server`,
+            # whose repr is not redacted.
+            raise ValueError("the server must not contain credentials: use domain and token")
+        if parts.query or parts.fragment:
+            raise ValueError("the server must not contain a query: give HOST[:PORT] or a URL path")
+        if not parts.hostname:
+            raise ValueError("the server has no host name")
+        try:
+            _ = parts.port  # validates the port
+        except ValueError:
+            raise ValueError("the server's port is not a number from 0 to 65535") from None
+        path = parts.path.rstrip("/") or WS_PATH
+        return scheme, parts.netloc, path
+
+    @property
+    def host(self) -> str:
+        """`host[:port]` of the PBX: names it in messages and resolves relative avatar paths."""
+        return self._endpoint()[1]
+
+    def query(self, *, redact: bool = False) -> list[tuple[str, str]]:
+        """Return the query parameters, in the order of the ws_cti method page."""
+        params = [("app_name", self.app_name), *self.scope.query()]
+        if self.forced:
+            params.append(("forced", "true"))
+        if self.api_user is not None:
+            params += [
+                ("domain", self.domain),
+                ("api_user", self.api_user),
+                ("api_token", REDACTED if redact else self.token),
+            ]
+        return params
+
+    def _url(self, *, redact: bool) -> str:
+        scheme, netloc, path = self._endpoint()
+        query = "&".join(
+            f"{name}={value if redact and name == 'api_token' else _quote(value)}"
+            for name, value in self.query(redact=redact)
+        )
+        return f"{scheme}://{netloc}{path}?{query}"
+
+    def url(self) -> str:
+        """Return the endpoint URL (it holds the token when an API user is set: never log it)."""
+        return self._url(redact=False)
+
+    def redacted_url(self) -> str:
+        """Return the endpoint URL with the token replaced by `**REDACTED**`, for logs."""
+        return self._url(redact=True)
+
+    def headers(self) -> dict[str, str]:
+        """Return the upgrade request's headers: `Authorization: Basic base64(domain:token)`."""
+        return {"Authorization": f"Basic {self._basic_credentials()}"}
+
+    def _basic_credentials(self) -> str:
+        return base64.b64encode(f"{self.domain}:{self.token}".encode()).decode("ascii")
+
+    def redact(self, text: str) -> str:
+        """`text` with the token (raw, URL-encoded or inside Basic credentials) replaced."""
+        for secret in {
+            self.token,
+            _quote(self.token),
+            quote(self.token, safe=""),
+            self._basic_credentials(),
+        }:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+@dataclass(slots=True)
+class CtiStats:
+    """Counters of a client's life, for diagnostics."""
+
+    frames: int = 0
+    bytes: int = 0
+    messages: int = 0
+    decode_errors: int = 0
+    reconnects: int = 0
+    connected_since: datetime | None = None
+    last_error: str | None = None
+    last_close_code: int | None = None
+
+
+@dataclass(slots=True)
+class _Ending:
+    """Why and how one connection ended."""
+
+    error: CtiError
+    healthy: bool = False
+
+
+def _auth_error(
+    config: CtiConfig, how: str, *, status: int | None = None, close_code: int | None = None
+) -> AuthenticationError:
+    who = (
+        f"API user {config.api_user!r} of domain {config.domain!r}"
+        if config.api_user
+        else f"domain {config.domain!r}"
+    )
+    return AuthenticationError(
+        f"The PBX at {config.host} refused the API token for {who} ({how}): check the domain and "
+        "the API token (Basix admin portal, API settings); the token may have been revoked",
+        status=status,
+        close_code=close_code,
+    )
+
+
+def _limit_error(
+    config: CtiConfig, how: str, *, status: int | None = None, close_code: int | None = None
+) -> ConnectionLimitError:
+    return ConnectionLimitError(
+        f"The PBX at {config.host} refused the connection: it allows 2 connections per user and "
+        f"app name, and app name {config.app_name!r} has them already ({how}). Close another "
+        "client using that app name, choose another app name, or turn on 'forced' to take over "
+        "the oldest connection",
+        status=status,
+        close_code=close_code,
+    )
+
+
+def _replaced_error(
+    config: CtiConfig, how: str, *, close_code: int | None = None
+) -> ConnectionLimitError:
+    return ConnectionLimitError(
+        f"Another client using app name {config.app_name!r} took this connection over ({how}): "
+        "the PBX allows 2 connections per user and app name and closes the oldest for a 'forced' "
+        "newcomer. Give each client its own app name",
+        close_code=close_code,
+    )
+
+
+def _matches(text: str | None, keywords: tuple[str, ...]) -> bool:
+    if not text:
+        return False
+    folded = text.casefold()
+    return any(keyword in folded for keyword in keywords)
+
+
+def _classify_close(
+    config: CtiConfig, code: int | None, reason: str | None, notice: str | None
+) -> CtiError:
+    """Name why the server closed the connection, from its close code, reason and last notice."""
+    reason = config.redact(reason) if reason else None
+    notice = config.redact(notice) if notice else None
+    said = f": {reason!r}" if reason else ""
+    how = f"close code {code}{said}" if code is not None else f"connection closed{said}"
+    if code in AUTH_CLOSE_CODES or _matches(reason, AUTH_KEYWORDS):
+        return _auth_error(config, how, close_code=code)
+    if code in REPLACED_CLOSE_CODES or _matches(reason, REPLACED_KEYWORDS):
+        return _replaced_error(config, how, close_code=code)
+    if code in LIMIT_CLOSE_CODES or _matches(reason, LIMIT_KEYWORDS):
+        return _limit_error(config, how, close_code=code)
+    # The close itself says nothing; a system_msg right before it may.
+    if notice is not None:
+        how = f"{how} after the notice {notice!r}"
+        if _matches(notice, AUTH_KEYWORDS):
+            return _auth_error(config, how, close_code=code)
+        if _matches(notice, REPLACED_KEYWORDS):
+            return _replaced_error(config, how, close_code=code)
+        if _matches(notice, LIMIT_KEYWORDS):
+            return _limit_error(config, how, close_code=code)
+    return CannotConnectError(
+        f"The PBX at {config.host} closed the connection ({how})", close_code=code
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare enough to fall back to plain backoff
+
+
+def _handshake_error(config: CtiConfig, err: aiohttp.WSServerHandshakeError) -> CtiError:
+    status = err.status
+    how = f"HTTP {status}"
+    if status in (401, 403):
+        return _auth_error(config, how, status=status)
+    if status == 429:
+        return _limit_error(config, how, status=status)
+    if status == 101:
+        return ProtocolError(
+            f"The server at {config.host} accepted the WebSocket upgrade but answered it wrongly "
+            f"({config.redact(str(err.message))}): is a proxy in the way?",
+            status=status,
+        )
+    if status == 404:
+        return CannotConnectError(
+            f"The server at {config.host} has no ws_cti endpoint at {config.redacted_url()} "
+            "(HTTP 404): check the server name (e.g. bcs.brastel.com) and the URL path",
+            status=status,
+        )
+    if status >= 500:
+        return CannotConnectError(
+            f"The PBX at {config.host} could not take the connection (HTTP {status}): "
+            "the server has a problem; it will be retried",
+            status=status,
+        )
+    return CannotConnectError(
+        f"The server at {config.host} did not accept the WebSocket connection (HTTP {status}): "
+        "check that the server is a Basix PBX",
+        status=status,
+    )
+
+
+async def _open(
+    session: aiohttp.ClientSession, config: CtiConfig, *, heartbeat: float | None
+) -> aiohttp.ClientWebSocketResponse:
+    """Open one WebSocket connection; every failure becomes a typed, token-free `CtiError`.
+
+    Exceptions are raised `from None`: aiohttp's texts include the request URL, which holds the
+    token in the older credential form, and a chained cause would print it in tracebacks.
+    """
+    host = config.host
+    try:
+        return await session.ws_connect(
+            # encoded=True: send the query exactly as built, not re-quoted by yarl.
+            URL(config.url(), encoded=True),
+            headers=config.headers(),
+            heartbeat=heartbeat,
+            compress=0,
+            ssl=config.verify_tls,  # False only when the user opted out (self-hosted PBX)
+            timeout=_WS_TIMEOUT,
+            max_msg_size=_MAX_FRAME,
+        )
+    except aiohttp.WSServerHandshakeError as err:
+        error = _handshake_error(config, err)
+        error.retry_after = _retry_after(err.headers)
+        raise error from None
+    except aiohttp.ClientConnectorCertificateError as err:
+        raise CannotConnectError(
+            f"The TLS certificate of {host} could not be verified "
+            f"({config.redact(str(err.certificate_error))}): if the PBX is self-hosted with its "
+            "own certificate, turn off certificate verification"
+        ) from None
+    except aiohttp.ClientSSLError as err:
+        raise CannotConnectError(
+            f"TLS with {host} failed ({config.redact(str(err))}): check the server name and "
+            "port, and whether the server speaks wss:// (TLS) or ws://"
+        ) from None
+    except aiohttp.ClientConnectorDNSError:
+        raise CannotConnectError(
+            f"The server name {host} could not be resolved: check its spelling and the network"
+        ) from None
+    except aiohttp.ClientConnectorError as err:
+        raise CannotConnectError(
+            f"Cannot connect to {host} ({config.redact(str(err.os_error.strerror or err))}): "
+            "check the server name and port, and the network"
+        ) from None
+    except TimeoutError:
+        # aiohttp's own timeouts (ServerTimeoutError, ConnectionTimeoutError) are TimeoutErrors.
+        raise ConnectTimeoutError(f"The PBX at {host} did not answer in time") from None
+    except (aiohttp.ClientError, OSError) as err:
+        raise CannotConnectError(
+            f"Cannot connect to {host} ({type(err).__name__}: {config.redact(str(err))})"
+        ) from None
+
+
+class CtiClient:
+    """One ws_cti connection kept alive for its owner, who receives each message in order.
+
+    `on_message(message)` is called for every parsed message, strictly in arrival order, from
+    the task running `run()`. `on_connection(connected, reason)` is called on each change of
+    the connection: `(True, None)` once the PBX sends its data (the first message that is not a
+    notice, before that message is handed over), `(False, reason)` when it ends or an attempt
+    fails with a reason different from the last one reported (so a limit or a refused token is
+    surfaced even when no connection was ever up). Both callbacks must not block; an exception
+    in one is logged and does not end the connection.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: CtiConfig,
+        on_message: Callable[[Message], None],
+        on_connection: Callable[[bool, str | None], None] | None = None,
+        *,
+        heartbeat: float | None = 30.0,
+        backoff_min: float = 1.0,
+        backoff_max: float = 300.0,
+        reporter: ProblemReporter | None = None,
+        connect_timeout: float = 30.0,
+        on_term: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Prepare a client; nothing connects until `run()`.
+
+        `session` is the caller's (Home Assistant's shared one): the client never creates or
+        closes a session. `heartbeat` is the WebSocket ping interval: a connection whose server
+        stops answering is noticed within about 1.5 times it. `on_term` (for the monitor's raw
+        mode) receives each decoded term before it is parsed.
+        """
+        if backoff_min <= 0 or backoff_max < backoff_min:
+            raise ValueError("backoff needs 0 < backoff_min <= backoff_max")
+        self._session = session
+        self._config = config
+        self._on_message = on_message
+        self._on_connection = on_connection
+        self._on_term = on_term
+        self._heartbeat = heartbeat if heartbeat and heartbeat > 0 else None
+        self._backoff_min = backoff_min
+        self._backoff_max = backoff_max
+        self._connect_timeout = connect_timeout
+        self._reporter = reporter if reporter is not None else ProblemReporter(_LOGGER)
+        self._parser = Parser(reporter=self._reporter, server=config.host)
+        self._random = random.Random()
+        self.stats = CtiStats()
+        self._connected = False
+        self._reported: tuple[bool, str | None] | None = None
+        self._closed = False
+        self._run_task: asyncio.Task[Any] | None = None
+        self._close_cancels = 0
+        self._ever_connected = False
+
+    def __repr__(self) -> str:
+        """Where the client connects (redacted) and whether it is connected."""
+        return f"<CtiClient {self._config.redacted_url()} connected={self._connected}>"
+
+    @property
+    def config(self) -> CtiConfig:
+        """The configuration this client connects with."""
+        return self._config
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up right now."""
+        return self._connected
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called: the client will not connect again."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Stop for good: end the connection and make `run()` return. Safe to call again."""
+        self._closed = True
+        task = self._run_task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        # Cancelling is the one way to interrupt every await of run() (connecting, reading,
+        # waiting to retry) at once; run() recognizes this cancel as its own and returns.
+        self._close_cancels += 1
+        task.cancel("CtiClient closed")
+        await asyncio.wait([task])
+
+    async def run(self) -> None:
+        """Connect and keep connecting until closed or cancelled.
+
+        Returns when `close()` is called; re-raises an outside cancellation after cleaning up.
+        Raises `AuthenticationError` when the PBX refuses the credentials (first connect or
+        reconnect). Every other failure is retried with backoff and reported via
+        `on_connection` and `stats.last_error`.
+        """
+        if self._run_task is not None:
+            raise RuntimeError("CtiClient.run() is already running")
+        task = asyncio.current_task()
+        assert task is not None  # run() is always awaited inside a task
+        self._run_task = task
+        failures = 0
+        try:
+            while not self._closed:
+                ending = await self._connection()
+                self._note_ending(ending)
+                if isinstance(ending.error, AuthenticationError):
+                    _LOGGER.info("Giving up on %s: %s", self._config.redacted_url(), ending.error)
+                    raise ending.error
+                failures = 1 if ending.healthy else failures + 1
+                delay = self._backoff_delay(failures, ending.error.retry_after)
+                self._log_retry(ending, delay, first=failures == 1)
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if self._closed and task.cancelling() <= self._close_cancels:
+                # Our own close(): a clean end, not an error for whoever awaits run().
+                while task.cancelling():
+                    task.uncancel()
+                return
+            raise
+        finally:
+            self._run_task = None
+            if self._connected:
+                self._set_connected(False, "closed" if self._closed else "cancelled")
+
+    def _backoff_delay(self, failures: int, retry_after: float | None) -> float:
+        # Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2^n)], so that
+        # many clients cut off by one server restart do not come back in lockstep.
+        ceiling = min(self._backoff_max, self._backoff_min * 2 ** min(failures - 1, 32))
+        delay = self._random.uniform(0, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self._backoff_max))
+        return delay
+
+    def _log_retry(self, ending: _Ending, delay: float, *, first: bool) -> None:
+        level = logging.INFO if first else logging.DEBUG
+        _LOGGER.log(
+            level,
+            "Connection to %s ended (%s); reconnecting in %.1f s",
+            self._config.redacted_url(),
+            ending.error,
+            delay,
+        )
+
+    def _note_ending(self, ending: _Ending) -> None:
+        reason = str(ending.error)
+        self.stats.last_error = reason
+        if ending.error.close_code is not None:
+            self.stats.last_close_code = ending.error.close_code
+        self._set_connected(False, reason)
+
+    def _set_connected(self, connected: bool, reason: str | None) -> None:
+        """Record and announce a connection change (repeats of one failure are announced once)."""
+        was = self._connected
+        self._connected = connected
+        if connected:
+            self.stats.connected_since = datetime.now(UTC)
+        elif was:
+            self.stats.connected_since = None
+        state = (connected, reason)
+        if state == self._reported:
+            return
+        self._reported = state
+        if self._on_connection is not None:
+            try:
+                self._on_connection(connected, reason)
+            except Exception:
+                _LOGGER.exception("Error in the connection callback of %s", self._config.host)
+
+    async def _connection(self) -> _Ending:
+        """Open one connection, read it to its end, and say why it ended."""
+        config = self._config
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                ws = await _open(self._session, config, heartbeat=self._heartbeat)
+        except TimeoutError:
+            return _Ending(ConnectTimeoutError(f"The PBX at {config.host} did not answer in time"))
+        except CtiError as err:
+            return _Ending(err)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Each connection starts with its own field_specs and snapshots.
+        self._parser.reset()
+        _LOGGER.debug("WebSocket to %s open", config.redacted_url())
+        got_snapshot = False
+        notice: tuple[float, str] | None = None
+        close_code: int | None = None
+        close_reason: str | None = None
+        error: BaseException | None = None
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type is aiohttp.WSMsgType.BINARY:
+                    for message in self._handle_frame(msg.data):
+                        if isinstance(message, Snapshot):
+                            got_snapshot = True
+                        elif isinstance(message, Notice) and message.text:
+                            notice = (loop.time(), message.text)
+                elif msg.type is aiohttp.WSMsgType.TEXT:
+                    self.stats.frames += 1
+                    self._reporter.report(
+                        "text_frame",
+                        "Ignored a text frame from %s: ws_cti sends binary ETF frames only",
+                        config.host,
+                    )
+                elif msg.type is aiohttp.WSMsgType.CLOSE:
+                    close_code, close_reason = msg.data, msg.extra
+                    break
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    error = msg.data
+                    break
+                else:  # CLOSING, CLOSED
+                    break
+        finally:
+            await ws.close()
+        if close_code is None:
+            close_code = ws.close_code
+        lived = loop.time() - started
+        recent_notice = (
+            notice[1] if notice and loop.time() - notice[0] <= _NOTICE_EXPLAINS_CLOSE else None
+        )
+        if error is not None:
+            if isinstance(error, TimeoutError):
+                ending_error: CtiError = ConnectTimeoutError(
+                    f"The PBX at {config.host} stopped answering (no pong within "
+                    f"{(self._heartbeat or 0) * 1.5:.1f} s)",
+                    close_code=close_code,
+                )
+            else:
+                ending_error = CannotConnectError(
+                    f"The connection to {config.host} failed "
+                    f"({type(error).__name__}: {config.redact(str(error))})",
+                    close_code=close_code,
+                )
+        else:
+            ending_error = _classify_close(config, close_code, close_reason, recent_notice)
+        _LOGGER.debug(
+            "Connection to %s lived %.1f s, %s snapshot, close code %s",
+            config.host,
+            lived,
+            "with" if got_snapshot else "without",
+            close_code,
+        )
+        # A takeover by another client delivers a snapshot too; resetting the backoff after it
+        # would let two forced clients kick each other out every second.
+        healthy = lived >= HEALTHY_AFTER or (
+            got_snapshot and not isinstance(ending_error, ConnectionLimitError)
+        )
+        return _Ending(ending_error, healthy=healthy)
+
+    def _handle_frame(self, data: bytes) -> list[Message]:
+        """Decode and parse one binary frame; hand its messages to the owner, in order."""
+        self.stats.frames += 1
+        self.stats.bytes += len(data)
+        try:
+            term = etf.decode(data)  # raises EtfDecodeError and nothing else
+        except EtfDecodeError as err:
+            self._decode_failed(data, err.reason, err.offset)
+            return []
+        if self._on_term is not None:
+            try:
+                self._on_term(term)
+            except Exception:
+                _LOGGER.exception("Error in the term callback of %s", self._config.host)
+        messages = self._parser.feed(term)  # never raises: a frame it cannot read is reported
+        for message in messages:
+            self.stats.messages += 1
+            if not self._connected and not isinstance(message, Notice):
+                self._announce_connected()
+            try:
+                self._on_message(message)
+            except Exception:
+                _LOGGER.exception("Error in the message callback of %s", self._config.host)
+        return messages
+
+    def _announce_connected(self) -> None:
+        # Announced with the first data message, not at the upgrade: a server enforcing its
+        # limit may accept the upgrade only to send a notice and close, and its owner should
+        # see one refusal then, not a connection that flaps up and down at every retry.
+        if self._ever_connected:
+            self.stats.reconnects += 1
+            _LOGGER.info("Reconnected to %s", self._config.redacted_url())
+        else:
+            _LOGGER.info("Connected to %s", self._config.redacted_url())
+        self._ever_connected = True
+        self._set_connected(True, None)
+
+    def _decode_failed(self, data: bytes, reason: str, offset: int) -> None:
+        self.stats.decode_errors += 1
+        self._reporter.report(
+            "decode",
+            "Skipped a frame from %s that is not valid ETF (%s at byte %d of %d)",
+            self._config.host,
+            reason,
+            offset,
+            len(data),
+        )
+        # The bytes themselves only at DEBUG: a WARNING must stay one readable line.
+        _LOGGER.debug("Undecodable frame, first 64 bytes: %s", data[:64].hex())
+
+
+async def check_connection(
+    session: aiohttp.ClientSession,
+    config: CtiConfig,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the config flow API
+) -> list[Message]:
+    """Connect once and return the messages up to and including the first snapshot.
+
+    Raises `AuthenticationError`, `ConnectionLimitError`, `CannotConnectError`,
+    `ConnectTimeoutError` (no snapshot within `timeout` seconds) or `ProtocolError` (the server
+    sent only frames that are not ws_cti messages).
+    """
+    reporter = ProblemReporter(_LOGGER)
+    parser = Parser(reporter=reporter, server=config.host)
+    messages: list[Message] = []
+    bad_frames = 0
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    notice: str | None = None
+    _LOGGER.debug("Checking the connection to %s", config.redacted_url())
+    try:
+        async with asyncio.timeout(timeout):
+            ws = await _open(session, config, heartbeat=None)
+            while True:
+                msg = await ws.receive()
+                if msg.type is aiohttp.WSMsgType.BINARY:
+                    try:
+                        term = etf.decode(msg.data)
+                    except EtfDecodeError as err:
+                        bad_frames += 1
+                        reporter.report(
+                            "decode",
+                            "Skipped a frame from %s that is not valid ETF (%s at byte %d)",
+                            config.host,
+                            err.reason,
+                            err.offset,
+                        )
+                        continue
+                    for message in parser.feed(term):
+                        messages.append(message)
+                        if isinstance(message, Snapshot):
+                            return messages
+                        if isinstance(message, Notice) and message.text:
+                            notice = message.text
+                elif msg.type is aiohttp.WSMsgType.TEXT:
+                    bad_frames += 1
+                elif msg.type is aiohttp.WSMsgType.CLOSE:
+                    error = _classify_close(config, msg.data, msg.extra, notice)
+                    if type(error) is CannotConnectError and bad_frames and not messages:
+                        raise _not_ws_cti(config, bad_frames)
+                    raise error
+                else:
+                    raise CannotConnectError(
+                        f"The connection to {config.host} ended before the PBX sent its snapshot",
+                        close_code=ws.close_code,
+                    )
+    except TimeoutError:
+        if bad_frames and not messages:
+            raise _not_ws_cti(config, bad_frames) from None
+        raise ConnectTimeoutError(
+            f"The PBX at {config.host} did not send its snapshot within {timeout:g} s"
+        ) from None
+    finally:
+        if ws is not None:
+            await ws.close()
+
+
+def _not_ws_cti(config: CtiConfig, bad_frames: int) -> ProtocolError:
+    return ProtocolError(
+        f"The server at {config.host} sent {bad_frames} frame(s) that are not ws_cti messages: "
+        "check that the server is a Basix PBX"
+    )
