@@ -1,0 +1,429 @@
+"""From call legs to what a person sees: each user's calls, their phase, and call events.
+
+The PBX reports legs (channels); people think in calls ("201 is ringing", "I missed a call from
+Tanaka"). `CallTracker` turns each channel `Delta` into that view, one leg at a time: a change
+recomputes only the legs it names, so the cost of an event does not grow with the size of the
+PBX. How legs are read is fixed in docs/calls.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from .models import CHANNEL, PARKED_CHANNEL, Channel
+from .store import Delta, PbxState
+
+_HOLD_EVENTS = frozenset({"CHANNEL_HOLD"})
+_UNHOLD_EVENTS = frozenset({"CHANNEL_UNHOLD"})
+_ANSWER_EVENTS = frozenset({"CHANNEL_ANSWER", "CHANNEL_BRIDGE"})
+# FreeSWITCH's hangup causes for a leg that lost the race to another phone.
+_ELSEWHERE_CAUSES = frozenset({"LOSE_RACE", "PICKED_OFF", "ANSWERED_ELSEWHERE"})
+_HOLD_STATES = frozenset({"hold", "held", "on_hold"})
+# States in which a leg that was never answered is calling outward, whatever its direction says.
+_DIALING_STATES = frozenset({"calling_external", "calling_siptermination"})
+
+
+class CallPhase(StrEnum):
+    """Where one call of a user stands; also the user's call state (idle when no call)."""
+
+    IDLE = "idle"
+    RINGING = "ringing"
+    DIALING = "dialing"
+    TALKING = "talking"
+    ON_HOLD = "on_hold"
+    PARKED = "parked"
+    VOICEMAIL = "voicemail"
+
+
+# With several calls at once, the user's state is that of the call that matters most: a phone
+# ringing is what an automation reacts to, a parked call is what one forgets.
+_PRIORITY = {
+    CallPhase.RINGING: 0,
+    CallPhase.TALKING: 1,
+    CallPhase.DIALING: 2,
+    CallPhase.ON_HOLD: 3,
+    CallPhase.VOICEMAIL: 4,
+    CallPhase.PARKED: 5,
+}
+
+
+class CallDirection(StrEnum):
+    """A call as the user sees it."""
+
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class CallEventType(StrEnum):
+    """What happened to a user's call."""
+
+    INCOMING_CALL = "incoming_call"
+    OUTGOING_CALL = "outgoing_call"
+    ANSWERED = "answered"
+    MISSED = "missed"
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    """Why a call that was never answered here ended, as far as the legs tell."""
+
+    CALLER_HUNG_UP = "caller_hung_up"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    ANSWERED_ELSEWHERE = "answered_elsewhere"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call of one user: the user's leg, read from the user's side."""
+
+    uuid: str
+    user_id: str
+    phase: CallPhase
+    direction: CallDirection | None
+    caller_number: str | None
+    caller_name: str | None
+    called_number: str | None
+    remote_number: str | None
+    remote_name: str | None
+    remote_organization: str | None
+    our_number: str | None
+    started_at: datetime | None
+    answered_at: datetime | None
+    held: bool
+    channel: Channel
+
+    def as_dict(self) -> dict[str, Any]:
+        """The call as event data and entity attributes: plain values only."""
+        return {
+            "channel_uuid": self.uuid,
+            "phase": self.phase.value,
+            "direction": self.direction.value if self.direction else None,
+            "caller_number": self.caller_number,
+            "caller_name": self.caller_name,
+            "called_number": self.called_number,
+            "remote_number": self.remote_number,
+            "remote_name": self.remote_name,
+            "remote_organization": self.remote_organization,
+            "our_number": self.our_number,
+            "started_at": _iso(self.started_at),
+            "answered_at": _iso(self.answered_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A transition of one user's call: what automations trigger on."""
+
+    type: CallEventType
+    call: Call
+    duration: float | None = None
+    reason: EndReason | None = None
+
+    @property
+    def user_id(self) -> str:
+        """The user whose call this is."""
+        return self.call.user_id
+
+    def as_dict(self) -> dict[str, Any]:
+        """The event's data: the call, plus the duration and reason of an ending."""
+        data = self.call.as_dict()
+        data.pop("phase")
+        data["duration"] = self.duration
+        data["reason"] = self.reason.value if self.reason else None
+        return data
+
+
+class CallTracker:
+    """Keeps each user's calls up to date from channel deltas, and says what happened."""
+
+    def __init__(self, state: PbxState) -> None:
+        """Read legs from `state`, which the caller updates before handing over each delta."""
+        self._state = state
+        self._calls: dict[str, Call] = {}
+        self._by_user: dict[str, dict[str, Call]] = {}
+        self._inbound_legs: set[str] = set()
+        # Legs by the caller's leg they were offered from: ring-group siblings share it.
+        self._by_caller: dict[str, set[str]] = {}
+
+    @property
+    def active_calls(self) -> int:
+        """Calls in progress in the PBX: every call has exactly one leg that called in."""
+        return len(self._inbound_legs)
+
+    def calls_of(self, user_id: str) -> list[Call]:
+        """The user's calls, the one that matters most first."""
+        calls = self._by_user.get(user_id)
+        if not calls:
+            return []
+        return sorted(calls.values(), key=lambda call: _PRIORITY[call.phase])
+
+    def phase_of(self, user_id: str) -> CallPhase:
+        """The user's call state: that of their most important call, or idle."""
+        calls = self._by_user.get(user_id)
+        if not calls:
+            return CallPhase.IDLE
+        return min((call.phase for call in calls.values()), key=_PRIORITY.__getitem__)
+
+    def apply(self, delta: Delta) -> tuple[list[CallEvent], set[str]]:
+        """Follow one delta; return the call events it causes and the users whose calls changed.
+
+        A snapshot only resynchronises: a call that started or ended while we were not connected
+        is shown or dropped, but no event is invented for it.
+        """
+        if delta.entity not in (CHANNEL, PARKED_CHANNEL):
+            return [], set()
+        uuids = {item.key for item in (*delta.upserted, *delta.removed)}
+        if delta.snapshot:
+            uuids.update(
+                uuid for uuid, call in self._calls.items() if call.channel.entity == delta.entity
+            )
+        events: list[CallEvent] = []
+        users: set[str] = set()
+        for uuid in uuids:
+            self._follow(uuid, delta, events, users)
+        return events, users
+
+    def _follow(self, uuid: str, delta: Delta, events: list[CallEvent], users: set[str]) -> None:
+        channel = self._state.channels.get(uuid) or self._state.parked_channels.get(uuid)
+        if channel is None or channel.direction == "outbound":
+            self._inbound_legs.discard(uuid)
+        else:
+            self._inbound_legs.add(uuid)
+        old = self._calls.get(uuid)
+        new = _read_call(channel, old, delta.event) if channel is not None else None
+        if old is not None:
+            self._drop(old)
+        if new is not None:
+            self._keep(new)
+        # A leg that changes hands (a parked call picked up) leaves its old user quietly.
+        moved = old is not None and new is not None and new.user_id != old.user_id
+        if old is not None and (new is None or moved):
+            users.add(old.user_id)
+        if new is not None and new != old:
+            users.add(new.user_id)
+        if delta.snapshot:
+            return
+        if old is not None and new is None:
+            final = next((r for r in delta.removed if r.key == uuid), None)
+            events.extend(self._ending(old, final if isinstance(final, Channel) else None))
+        if new is not None:
+            events.extend(_transitions(None if moved else old, new))
+
+    def _keep(self, call: Call) -> None:
+        self._calls[call.uuid] = call
+        self._by_user.setdefault(call.user_id, {})[call.uuid] = call
+        if caller := call.channel.other_uuid:
+            self._by_caller.setdefault(caller, set()).add(call.uuid)
+
+    def _drop(self, call: Call) -> None:
+        del self._calls[call.uuid]
+        calls = self._by_user[call.user_id]
+        del calls[call.uuid]
+        if not calls:
+            del self._by_user[call.user_id]
+        if (caller := call.channel.other_uuid) and (siblings := self._by_caller.get(caller)):
+            siblings.discard(call.uuid)
+            if not siblings:
+                del self._by_caller[caller]
+
+    def _ending(self, call: Call, final: Channel | None) -> Iterable[CallEvent]:
+        """What the end of a call means; `final` is the leg's last record, with its hang-up time."""
+        if final is not None:
+            call = replace(call, channel=final)
+        if call.answered_at is not None:
+            end = call.channel.hungup_at or datetime.now(UTC)
+            duration = max(0.0, (end - call.answered_at).total_seconds())
+            yield CallEvent(CallEventType.ENDED, call, duration=duration)
+            return
+        if call.phase in (CallPhase.PARKED, CallPhase.VOICEMAIL):
+            # A parked call that vanished was picked up or abandoned; a voicemail leg is the
+            # caller's: neither is a call this user answered or missed.
+            return
+        if call.direction is CallDirection.INCOMING:
+            reason = self._unanswered_reason(call)
+            if reason is EndReason.ANSWERED_ELSEWHERE:
+                yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=reason)
+            else:
+                yield CallEvent(CallEventType.MISSED, call, reason=reason)
+            return
+        yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=EndReason.NO_ANSWER)
+
+    def _unanswered_reason(self, call: Call) -> EndReason:
+        """Why a leg that rang here ended unanswered, judged from the legs around it now.
+
+        Called after the leg left the tracker, so its ring-group siblings are the other legs
+        still offered from the same caller's leg.
+        """
+        if str(call.channel.fields.get("hangup_cause", "")).upper() in _ELSEWHERE_CAUSES:
+            return EndReason.ANSWERED_ELSEWHERE
+        other_uuid = call.channel.other_uuid
+        if other_uuid is None:
+            return EndReason.NO_ANSWER
+        siblings = self._by_caller.get(other_uuid, ())
+        if any(self._calls[uuid].answered_at is not None for uuid in siblings):
+            return EndReason.ANSWERED_ELSEWHERE
+        caller = self._state.channels.get(other_uuid)
+        if caller is None:
+            return EndReason.CALLER_HUNG_UP
+        state = caller.state.name if caller.state else None
+        if state == "voicemail":
+            return EndReason.VOICEMAIL
+        if caller.answered_at is not None or state == "bridged":
+            return EndReason.ANSWERED_ELSEWHERE
+        return EndReason.NO_ANSWER
+
+
+def _transitions(old: Call | None, new: Call) -> Iterable[CallEvent]:
+    if old is None:
+        if new.phase is CallPhase.RINGING:
+            yield CallEvent(CallEventType.INCOMING_CALL, new)
+        elif new.phase is CallPhase.DIALING:
+            yield CallEvent(CallEventType.OUTGOING_CALL, new)
+        elif new.answered_at is not None and new.phase is CallPhase.TALKING:
+            # A leg created already answered (a pick-up, a call that lands on us answered):
+            # announce the call, then its answer, so automations see one consistent story.
+            kind = (
+                CallEventType.INCOMING_CALL
+                if new.direction is CallDirection.INCOMING
+                else CallEventType.OUTGOING_CALL
+            )
+            yield CallEvent(kind, new)
+            yield CallEvent(CallEventType.ANSWERED, new)
+        return
+    if old.answered_at is None and new.answered_at is not None:
+        yield CallEvent(CallEventType.ANSWERED, new)
+
+
+def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | None:
+    """Read one leg as a call of its user, or None when it belongs to no user."""
+    user_id = _owner(channel)
+    if user_id is None:
+        return None
+    same_leg = old is not None and old.user_id == user_id
+    state = channel.state.name if channel.state else None
+    answered_at = channel.answered_at
+    if answered_at is None and (state == "bridged" or (event and event in _ANSWER_EVENTS)):
+        answered_at = (old.answered_at if same_leg and old else None) or _event_time(channel)
+    if answered_at is None and same_leg and old is not None:
+        answered_at = old.answered_at
+    held = old.held if same_leg and old is not None else False
+    if event in _HOLD_EVENTS or state in _HOLD_STATES:
+        held = True
+    elif event in _UNHOLD_EVENTS or event in _ANSWER_EVENTS:
+        held = False
+    direction = _direction(channel, state)
+    phase = _phase(state, answered_at is not None, held, direction)
+    remote_number, remote_name, remote_org = _remote(channel, direction)
+    if direction is CallDirection.OUTGOING:
+        caller_number, caller_name = None, channel.user_name
+        called_number = remote_number
+    else:
+        caller_number, caller_name = remote_number, remote_name
+        called_number = channel.called_number
+    our_number = channel.target.address if channel.target else None
+    return Call(
+        uuid=channel.uuid,
+        user_id=user_id,
+        phase=phase,
+        direction=direction,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        called_number=called_number,
+        remote_number=remote_number,
+        remote_name=remote_name,
+        remote_organization=remote_org,
+        our_number=our_number,
+        started_at=channel.offered_at or (old.started_at if same_leg and old else None),
+        answered_at=answered_at,
+        held=held,
+        channel=channel,
+    )
+
+
+def _owner(channel: Channel) -> str | None:
+    """The user a leg counts for: its own user, or the parker / voicemail box owner."""
+    state = channel.state
+    if state is not None:
+        details: Mapping[str, Any] = state.details
+        if state.name == "park" and details.get("parker_id"):
+            return str(details["parker_id"])
+        if (
+            state.name == "voicemail"
+            and channel.user_id is None
+            and details.get("target_type") == "user"
+            and details.get("target_id")
+        ):
+            return str(details["target_id"])
+    return channel.user_id
+
+
+def _direction(channel: Channel, state: str | None) -> CallDirection | None:
+    # The switch's view is the reverse of the user's: the PBX placing a leg to a phone is that
+    # phone ringing. Without a direction, a leg being offered to a user is taken as incoming.
+    if state in _DIALING_STATES or channel.direction == "inbound":
+        return CallDirection.OUTGOING
+    if channel.direction == "outbound" or state == "calling":
+        return CallDirection.INCOMING
+    return None
+
+
+def _phase(
+    state: str | None, answered: bool, held: bool, direction: CallDirection | None
+) -> CallPhase:
+    if state == "park":
+        return CallPhase.PARKED
+    if state == "voicemail":
+        return CallPhase.VOICEMAIL
+    if answered:
+        return CallPhase.ON_HOLD if held else CallPhase.TALKING
+    if direction is CallDirection.OUTGOING:
+        return CallPhase.DIALING
+    return CallPhase.RINGING
+
+
+def _remote(
+    channel: Channel, direction: CallDirection | None
+) -> tuple[str | None, str | None, str | None]:
+    """The other party's number, name and organisation, as well as the PBX resolved them."""
+    party = channel.end_user.party if channel.end_user else None
+    if party is None and channel.other_info and channel.other_info.end_user:
+        party = channel.other_info.end_user.party
+    if direction is CallDirection.OUTGOING:
+        number = channel.called_number or (
+            channel.other_info.address if channel.other_info else None
+        )
+        name = None
+    else:
+        number = channel.calling_number or (
+            channel.other_info.address if channel.other_info else None
+        )
+        name = channel.calling_name
+    if party is not None:
+        name = party.name or name
+        return number, name, party.organization
+    return number, name, None
+
+
+def _event_time(channel: Channel) -> datetime:
+    state_since = channel.state.since if channel.state else None
+    return state_since or datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+__all__ = [
+    "Call",
+    "CallDirection",
+    "CallEvent",
+    "CallEventType",
+    "CallPhase",
+    "CallTracker",
+    "EndReason",
+]

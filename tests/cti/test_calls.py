@@ -1,0 +1,196 @@
+"""Call state and call events from legs, without Home Assistant: simulator -> wire -> tracker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from basix_simulator.frames import FrameBuilder, encode_frame
+from basix_simulator.pbx import Pbx
+from custom_components.basix_cti.cti import etf
+from custom_components.basix_cti.cti.calls import (
+    CallEvent,
+    CallPhase,
+    CallTracker,
+    EndReason,
+)
+from custom_components.basix_cti.cti.models import (
+    CHANNEL,
+    Change,
+    Channel,
+    ChannelState,
+    Snapshot,
+)
+from custom_components.basix_cti.cti.protocol import Parser
+from custom_components.basix_cti.cti.store import PbxState
+
+YAMADA, SUZUKI, TAKAHASHI = "1001", "1002", "1003"
+
+
+@dataclass
+class Wire:
+    """A PBX whose every change travels as a real frame into parser, store and tracker."""
+
+    pbx: Pbx
+    generation: str = "new"
+    parser: Parser = field(default_factory=Parser)
+    state: PbxState = field(default_factory=PbxState)
+    events: list[CallEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tracker = CallTracker(self.state)
+        self.builder = FrameBuilder(self.pbx, self.generation)  # type: ignore[arg-type]
+        for term in self.builder.field_specs():
+            self.send(term)
+        self.resync()
+        self.disconnect = self.pbx.subscribe(self._changed)
+
+    def resync(self) -> None:
+        entities = ("channel", "queued_channel", "parked_channel", "user", "group", "mwi")
+        for term in self.builder.snapshots({e: self.pbx.snapshot(e) for e in entities}):
+            self.send(term)
+
+    def _changed(self, entity: str, record: dict[str, Any], event: str) -> None:
+        if (term := self.builder.change(entity, record, event)) is not None:
+            self.send(term)
+
+    def send(self, term: Any) -> None:
+        for message in self.parser.feed(etf.decode(encode_frame(term))):
+            if (delta := self.state.apply(message)) is not None:
+                events, _ = self.tracker.apply(delta)
+                self.events.extend(events)
+
+    def kinds(self, user_id: str) -> list[str]:
+        return [e.type.value for e in self.events if e.user_id == user_id]
+
+    def phase(self, user_id: str) -> CallPhase:
+        return self.tracker.phase_of(user_id)
+
+
+@pytest.fixture(params=["new", "old"])
+def wire(request: pytest.FixtureRequest) -> Wire:
+    return Wire(Pbx.demo(users=4, groups=1, seed=3), request.param)
+
+
+def test_answered_call(wire: Wire) -> None:
+    call = wire.pbx.incoming_call(to="201", caller="0311112222", caller_name="田中 一郎")
+    assert wire.phase(YAMADA) is CallPhase.RINGING
+    ringing = wire.tracker.calls_of(YAMADA)[0]
+    assert ringing.caller_number == "0311112222"
+    assert ringing.remote_name == "田中 一郎"
+    wire.pbx.answer(call)
+    assert wire.phase(YAMADA) is CallPhase.TALKING
+    wire.pbx.hangup(call)
+    assert wire.phase(YAMADA) is CallPhase.IDLE
+    assert wire.kinds(YAMADA) == ["incoming_call", "answered", "ended"]
+    ended = wire.events[-1]
+    assert ended.duration is not None
+    assert ended.duration >= 0
+
+
+def test_missed_reasons(wire: Wire) -> None:
+    gave_up = wire.pbx.incoming_call(to="201")
+    wire.pbx.caller_hangs_up(gave_up)
+    to_box = wire.pbx.incoming_call(to="202")
+    wire.pbx.to_voicemail(to_box)
+    missed = [e for e in wire.events if e.type.value == "missed"]
+    assert [(e.user_id, e.reason) for e in missed] == [
+        (YAMADA, EndReason.CALLER_HUNG_UP),
+        (SUZUKI, missed[1].reason),
+    ]
+    assert missed[1].reason in (EndReason.NO_ANSWER, EndReason.VOICEMAIL)
+    assert wire.phase(YAMADA) is CallPhase.IDLE
+
+
+def test_outgoing_unanswered_is_not_missed(wire: Wire) -> None:
+    call = wire.pbx.outgoing_call("201", "0120000000")
+    assert wire.phase(YAMADA) is CallPhase.DIALING
+    wire.pbx.hangup(call)
+    assert wire.kinds(YAMADA) == ["outgoing_call", "ended"]
+    assert wire.events[-1].reason is EndReason.NO_ANSWER
+
+
+def test_internal_call_is_both_sides(wire: Wire) -> None:
+    call = wire.pbx.internal_call("201", "202")
+    assert wire.phase(YAMADA) is CallPhase.DIALING
+    assert wire.phase(SUZUKI) is CallPhase.RINGING
+    wire.pbx.answer(call)
+    assert wire.phase(YAMADA) is CallPhase.TALKING
+    assert wire.phase(SUZUKI) is CallPhase.TALKING
+    assert wire.tracker.active_calls == 1
+
+
+def test_snapshot_resync_invents_no_events(wire: Wire) -> None:
+    """Calls that began or ended unseen are shown or dropped, without made-up events."""
+    ringing = wire.pbx.incoming_call(to="201")
+    late = Wire(wire.pbx, wire.generation)  # connects mid-call
+    assert late.phase(YAMADA) is CallPhase.RINGING
+    assert late.events == []
+
+    late.disconnect()
+    wire.pbx.caller_hangs_up(ringing)
+    wire.pbx.incoming_call(to="203")
+    late.resync()
+    assert late.phase(YAMADA) is CallPhase.IDLE
+    assert late.phase(TAKAHASHI) is CallPhase.RINGING
+    assert late.events == []
+
+
+def _leg(uuid: str, **changes: Any) -> Channel:
+    values: dict[str, Any] = {
+        "entity": CHANNEL,
+        "uuid": uuid,
+        "direction": None,
+        "peer_location": None,
+        "calling_name": None,
+        "calling_number": "0300000000",
+        "called_number": None,
+        "offered_at": datetime(2026, 11, 22, tzinfo=UTC),
+        "answered_at": None,
+        "hungup_at": None,
+        "other_uuid": None,
+        "user_id": "7",
+        "user_name": None,
+        "group_id": None,
+        "group_name": None,
+        "state": None,
+        "target": None,
+        "end_user": None,
+        "origination": None,
+        "other_info": None,
+        "last_event": None,
+        "fields": {},
+    }
+    values.update(changes)
+    return Channel(**values)
+
+
+def _apply(tracker: CallTracker, state: PbxState, leg: Channel, event: str | None) -> list[str]:
+    events, _ = tracker.apply(state.apply(Change(CHANNEL, leg, event)))  # type: ignore[arg-type]
+    return [e.type.value for e in events]
+
+
+def test_tolerates_what_the_simulator_never_sends() -> None:
+    """No direction, hold as a state name, a hang-up cause that says another phone won."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    calling = ChannelState("calling", None, {}, ())
+    assert _apply(tracker, state, _leg("a", state=calling), "CHANNEL_CREATE") == ["incoming_call"]
+    assert tracker.phase_of("7") is CallPhase.RINGING
+
+    held = ChannelState("hold", None, {}, ())
+    answered = datetime(2026, 11, 22, 0, 1, tzinfo=UTC)
+    assert _apply(tracker, state, _leg("a", state=held, answered_at=answered), None) == ["answered"]
+    assert tracker.phase_of("7") is CallPhase.ON_HOLD
+
+    lost = _leg("b", state=calling, fields={"hangup_cause": "LOSE_RACE"})
+    _apply(tracker, state, lost, "CHANNEL_CREATE")
+    events, _ = tracker.apply(state.apply(Change(CHANNEL, lost, "CHANNEL_HANGUP")))  # type: ignore[arg-type]
+    assert [(e.type.value, e.reason) for e in events] == [("ended", EndReason.ANSWERED_ELSEWHERE)]
+    assert tracker.calls_of("7")[0].uuid == "a"
+
+    tracker.apply(state.apply(Snapshot(CHANNEL, ())))  # type: ignore[arg-type]
+    assert tracker.phase_of("7") is CallPhase.IDLE
