@@ -518,6 +518,7 @@ class CtiClient:
         self._run_task: asyncio.Task[Any] | None = None
         self._close_cancels = 0
         self._ever_connected = False
+        self._last_error: CtiError | None = None
 
     def __repr__(self) -> str:
         """Where the client connects (redacted) and whether it is connected."""
@@ -532,6 +533,11 @@ class CtiClient:
     def connected(self) -> bool:
         """Whether a connection is up right now."""
         return self._connected
+
+    @property
+    def last_error(self) -> CtiError | None:
+        """Why the last connection or attempt ended, as the typed error; None before any."""
+        return self._last_error
 
     @property
     def closed(self) -> bool:
@@ -607,6 +613,7 @@ class CtiClient:
         )
 
     def _note_ending(self, ending: _Ending) -> None:
+        self._last_error = ending.error
         reason = str(ending.error)
         self.stats.last_error = reason
         if ending.error.close_code is not None:

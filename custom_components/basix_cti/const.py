@@ -1,0 +1,24 @@
+"""Constants of the Basix PBX integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "basix_cti"
+
+CONF_SERVER: Final = "server"
+CONF_DOMAIN: Final = "domain"
+CONF_API_TOKEN: Final = "api_token"
+CONF_API_USER: Final = "api_user"
+CONF_APP_NAME: Final = "app_name"
+CONF_SCOPE: Final = "scope"
+CONF_SCOPE_VALUE: Final = "scope_value"
+CONF_FORCED: Final = "forced"
+
+MANUFACTURER: Final = "Brastel"
+
+DEFAULT_SERVER: Final = "bcs.brastel.com"
+DEFAULT_APP_NAME: Final = "home_assistant"
+
+# The bus event fired for every call transition, with the raw channel record for power users.
+EVENT_CALL: Final = "basix_cti_call"

@@ -1,0 +1,325 @@
+"""The connection to one PBX, and the state every entity of a config entry reads.
+
+Not a DataUpdateCoordinator: that one wakes every listener on every update, and a PBX with
+2,000 extensions must not wake 2,000 entities for one call. Listeners here subscribe per user,
+and a delta reaches only the users it names.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import logging
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .const import (
+    CONF_API_TOKEN,
+    CONF_API_USER,
+    CONF_APP_NAME,
+    CONF_DOMAIN,
+    CONF_FORCED,
+    CONF_SCOPE,
+    CONF_SCOPE_VALUE,
+    CONF_SERVER,
+    DEFAULT_APP_NAME,
+    DOMAIN,
+    EVENT_CALL,
+)
+from .cti.calls import CallEvent, CallTracker
+from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
+from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
+from .cti.models import MWI, USER, FieldSpec, Message, Mwi, Snapshot
+from .cti.problems import ProblemReporter
+from .cti.store import Delta, PbxState
+
+_LOGGER = logging.getLogger(__package__)
+
+type BasixConfigEntry = ConfigEntry[BasixCoordinator]
+
+# Reconnect delays (seconds): from quick for a blip to five minutes for a PBX that is down.
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 300.0
+MESSAGE_LOG_SIZE = 50
+CONNECTION_LOG_SIZE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """A PBX user as Home Assistant shows it: one device with its call entities."""
+
+    user_id: str
+    name: str
+    extension: str | None
+    avatar_url: str | None = None
+
+
+def cti_config(data: dict[str, Any], options: dict[str, Any] | None = None) -> CtiConfig:
+    """Build the client's configuration from a config entry's data and options."""
+    scope_kind = ScopeKind(data.get(CONF_SCOPE, ScopeKind.PBX))
+    return CtiConfig(
+        server=data[CONF_SERVER],
+        domain=data[CONF_DOMAIN],
+        token=data[CONF_API_TOKEN],
+        api_user=data.get(CONF_API_USER) or None,
+        app_name=data.get(CONF_APP_NAME) or DEFAULT_APP_NAME,
+        scope=Scope(scope_kind, data.get(CONF_SCOPE_VALUE) or None),
+        forced=bool((options or {}).get(CONF_FORCED, False)),
+        verify_tls=data.get(CONF_VERIFY_SSL, True),
+    )
+
+
+class BasixCoordinator:
+    """Owns the ws_cti connection of one config entry and fans its changes out per user."""
+
+    def __init__(self, hass: HomeAssistant, entry: BasixConfigEntry) -> None:
+        """Prepare the state; `async_start` opens the connection."""
+        self.hass = hass
+        self.entry = entry
+        self.config = cti_config(dict(entry.data), dict(entry.options))
+        self.state = PbxState()
+        self.tracker = CallTracker(self.state)
+        self.extensions: dict[str, Extension] = {}
+        self.field_specs: dict[str, tuple[str, ...]] = {}
+        self.connected = False
+        self.messages: deque[tuple[datetime, Message]] = deque(maxlen=MESSAGE_LOG_SIZE)
+        self.connection_log: deque[tuple[datetime, bool, str | None]] = deque(
+            maxlen=CONNECTION_LOG_SIZE
+        )
+        self.reporter = ProblemReporter(_LOGGER)
+        self.client = CtiClient(
+            async_get_clientsession(hass, verify_ssl=self.config.verify_tls),
+            self.config,
+            self._handle_message,
+            self._handle_connection,
+            backoff_min=BACKOFF_MIN,
+            backoff_max=BACKOFF_MAX,
+            reporter=self.reporter,
+        )
+        self._was_connected = False
+        self._user_listeners: dict[str | None, set[Callable[[], None]]] = {}
+        self._call_listeners: dict[str, set[Callable[[CallEvent], None]]] = {}
+        self._extension_listeners: set[Callable[[list[Extension]], None]] = set()
+        self._users_from_server = False
+
+    @property
+    def hub_name(self) -> str:
+        """The name of the PBX device."""
+        return f"Basix PBX ({self.config.domain})"
+
+    @property
+    def portal_url(self) -> str | None:
+        """The PBX's web portal; none for a local ws:// server such as the simulator."""
+        server = self.config.server
+        if server.startswith("ws://"):
+            return None
+        host = server.removeprefix("wss://").split("/", 1)[0]
+        return f"https://{host}/basix/"
+
+    @callback
+    def async_start(self) -> None:
+        """Keep the connection open in the background for as long as the entry is loaded."""
+        self.entry.async_create_background_task(
+            self.hass, self._async_run(), f"{DOMAIN} {self.config.domain}"
+        )
+        self.entry.async_on_unload(self.client.close)
+
+    async def _async_run(self) -> None:
+        try:
+            await self.client.run()
+        except AuthenticationError as err:
+            _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
+            self._set_connected(False, str(err))
+            self.entry.async_start_reauth(self.hass)
+
+    @callback
+    def async_add_listener(
+        self, update: Callable[[], None], user_id: str | None = None
+    ) -> Callable[[], None]:
+        """Call `update` when the user's state (or, for None, the PBX's) or the connection changes."""
+        listeners = self._user_listeners.setdefault(user_id, set())
+        listeners.add(update)
+        return lambda: listeners.discard(update)
+
+    @callback
+    def async_add_call_listener(
+        self, user_id: str, on_event: Callable[[CallEvent], None]
+    ) -> Callable[[], None]:
+        """Call `on_event` for every call event of one user."""
+        listeners = self._call_listeners.setdefault(user_id, set())
+        listeners.add(on_event)
+        return lambda: listeners.discard(on_event)
+
+    @callback
+    def async_add_extension_listener(
+        self, on_new: Callable[[list[Extension]], None]
+    ) -> Callable[[], None]:
+        """Call `on_new` with the extensions that appear, the current ones first."""
+        self._extension_listeners.add(on_new)
+        if self.extensions:
+            on_new(list(self.extensions.values()))
+        return lambda: self._extension_listeners.discard(on_new)
+
+    def mwi_of(self, extension: Extension) -> Mwi | None:
+        """The voicemail box of a user: keyed by user id, or by a mailbox named as the extension."""
+        mwi = self.state.mwi
+        return mwi.get(extension.user_id) or (
+            mwi.get(extension.extension) if extension.extension else None
+        )
+
+    @callback
+    def _handle_connection(self, connected: bool, reason: str | None) -> None:
+        self._set_connected(connected, reason)
+        if not connected and (error := self.client.last_error) is not None:
+            self.connection_limited(error)
+
+    @callback
+    def _set_connected(self, connected: bool, reason: str | None) -> None:
+        self.connection_log.append((datetime.now(UTC), connected, reason))
+        if connected == self.connected:
+            return
+        self.connected = connected
+        if connected:
+            if self._was_connected:
+                _LOGGER.info("Connection to %s restored", self.hub_name)
+            self._was_connected = True
+            ir.async_delete_issue(self.hass, DOMAIN, self._limit_issue_id)
+        else:
+            _LOGGER.info("Lost connection to %s (%s); reconnecting", self.hub_name, reason)
+        for listeners in self._user_listeners.values():
+            for update in tuple(listeners):
+                update()
+
+    @callback
+    def connection_limited(self, err: CtiError) -> None:
+        """Raise a repair issue when the connection limit keeps us out and takeover is off."""
+        if not isinstance(err, ConnectionLimitError) or self.config.forced:
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._limit_issue_id,
+            is_fixable=True,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="connection_limit",
+            translation_placeholders={"app_name": self.config.app_name, "pbx": self.hub_name},
+            data={"entry_id": self.entry.entry_id},
+        )
+
+    @property
+    def _limit_issue_id(self) -> str:
+        return f"connection_limit_{self.entry.entry_id}"
+
+    @callback
+    def _handle_message(self, message: Message) -> None:
+        self.messages.append((datetime.now(UTC), message))
+        if isinstance(message, FieldSpec):
+            self.field_specs[message.entity] = message.fields
+        elif isinstance(message, Snapshot) and message.entity == USER:
+            self._users_from_server = True
+        delta = self.state.apply(message)
+        if delta is None:
+            return
+        events, users = self.tracker.apply(delta)
+        users |= delta.users
+        self._update_extensions(delta)
+        for event in events:
+            self._fire(event)
+        for user_id in users:
+            self._notify(user_id)
+        if delta.entity != MWI:
+            self._notify(None)
+
+    def _fire(self, event: CallEvent) -> None:
+        extension = self.extensions.get(event.user_id)
+        data = {
+            "type": event.type.value,
+            "user_id": event.user_id,
+            "extension": extension.extension if extension else None,
+            **event.as_dict(),
+            "record": dict(event.call.channel.fields),
+        }
+        self.hass.bus.async_fire(EVENT_CALL, data)
+        for on_event in tuple(self._call_listeners.get(event.user_id, ())):
+            on_event(event)
+
+    def _notify(self, user_id: str | None) -> None:
+        for update in tuple(self._user_listeners.get(user_id, ())):
+            update()
+
+    def _update_extensions(self, delta: Delta) -> None:
+        """Keep one device per user: from user records, or from what legs and MWI reveal."""
+        if delta.entity == USER:
+            current = {
+                user.id: Extension(
+                    user_id=user.id,
+                    name=_display_name(user.label or user.name, user.extension, user.id),
+                    extension=user.extension,
+                    avatar_url=user.avatar_url,
+                )
+                for user in self.state.users.values()
+            }
+            gone = [user_id for user_id in self.extensions if user_id not in current]
+            self._remove_extensions(gone)
+            self._add_extensions(
+                [ext for user_id, ext in current.items() if self.extensions.get(user_id) != ext]
+            )
+            return
+        if self._users_from_server:
+            return
+        # The older generation sends no users: a user is known by the legs and boxes naming them.
+        found: list[Extension] = []
+        for record in delta.upserted:
+            user_id = getattr(record, "user_id", None)
+            if user_id and user_id not in self.extensions:
+                user_name = getattr(record, "user_name", None)
+                found.append(
+                    Extension(user_id, _display_name(user_name, None, user_id), extension=None)
+                )
+        self._add_extensions(found)
+
+    def _add_extensions(self, extensions: list[Extension]) -> None:
+        device_registry = dr.async_get(self.hass)
+        new: list[Extension] = []
+        for extension in extensions:
+            if extension.user_id not in self.extensions:
+                new.append(extension)
+            elif device := device_registry.async_get_device_by_identifier(
+                self.device_identifier(extension.user_id), self.entry.entry_id
+            ):
+                # A renamed user keeps their device; only its name follows the PBX.
+                device_registry.async_update_device(device.id, name=extension.name)
+            self.extensions[extension.user_id] = extension
+        if new:
+            for on_new in tuple(self._extension_listeners):
+                on_new(new)
+
+    def _remove_extensions(self, user_ids: list[str]) -> None:
+        device_registry = dr.async_get(self.hass)
+        for user_id in user_ids:
+            del self.extensions[user_id]
+            device = device_registry.async_get_device_by_identifier(
+                self.device_identifier(user_id), self.entry.entry_id
+            )
+            if device is not None:
+                device_registry.async_update_device(
+                    device.id, remove_config_entry_id=self.entry.entry_id
+                )
+
+    def device_identifier(self, user_id: str | None = None) -> tuple[str, str]:
+        """The device registry identifier of the PBX (None) or of one of its users."""
+        base = self.entry.unique_id or self.entry.entry_id
+        return (DOMAIN, base if user_id is None else f"{base}:{user_id}")
+
+
+def _display_name(name: str | None, extension: str | None, user_id: str) -> str:
+    if name and extension:
+        return f"{name} ({extension})"
+    return name or (f"Extension {extension}" if extension else f"User {user_id}")

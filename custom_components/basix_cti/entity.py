@@ -1,0 +1,72 @@
+"""The bases of every Basix entity: its device, and availability that follows the connection."""
+
+from __future__ import annotations
+
+from typing import override
+
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .const import MANUFACTURER
+from .coordinator import BasixCoordinator, Extension
+
+
+class BasixEntity(Entity):
+    """An entity of the PBX itself, on the PBX's device."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _user_id: str | None = None
+
+    def __init__(self, coordinator: BasixCoordinator, description: EntityDescription) -> None:
+        """Attach the entity to the PBX's device."""
+        self.coordinator = coordinator
+        self.entity_description = description
+        identifier = coordinator.device_identifier(self._user_id)
+        self._attr_unique_id = f"{identifier[1]}_{description.key}"
+        # The PBX's device is registered at set-up, before any entity: its users link to it.
+        self._attr_device_info = DeviceInfo(identifiers={identifier})
+
+    @property
+    @override
+    def available(self) -> bool:
+        """What the PBX says is only known while the connection is up."""
+        return self.coordinator.connected
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Follow the changes of this entity's user, or of the PBX.
+
+        Pushed, and per user: a call on one extension does not wake the entities of every other.
+        """
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.coordinator.async_add_listener(self.async_write_ha_state, self._user_id)
+        )
+
+
+class BasixExtensionEntity(BasixEntity):
+    """An entity of one PBX user, on that user's device (linked to the PBX's)."""
+
+    def __init__(
+        self,
+        coordinator: BasixCoordinator,
+        description: EntityDescription,
+        extension: Extension,
+    ) -> None:
+        """Attach the entity to the device of `extension`."""
+        self.extension = extension
+        self._user_id = extension.user_id
+        super().__init__(coordinator, description)
+        self._attr_device_info = DeviceInfo(
+            identifiers={coordinator.device_identifier(extension.user_id)},
+            name=extension.name,
+            manufacturer=MANUFACTURER,
+            model="Extension",
+            via_device_id=dr.async_get_device_id_by_identifier(
+                coordinator.hass,
+                coordinator.device_identifier(),
+                config_entry_id=coordinator.entry.entry_id,
+            ),
+        )

@@ -1,0 +1,159 @@
+"""Sensors: each extension's call state and waiting voicemail, and the PBX's active calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
+from .cti.calls import CallPhase
+from .entity import BasixEntity, BasixExtensionEntity
+
+# Entities only write state on push; nothing here does I/O.
+PARALLEL_UPDATES = 0
+
+# The call state's attributes: those of the call that matters most, then every call.
+CALL_ATTRIBUTES = (
+    "direction",
+    "caller_number",
+    "caller_name",
+    "called_number",
+    "remote_number",
+    "remote_name",
+    "remote_organization",
+    "our_number",
+    "started_at",
+    "answered_at",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasixPbxSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the whole PBX."""
+
+    value_fn: Callable[[BasixCoordinator], StateType]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasixExtensionSensorEntityDescription(SensorEntityDescription):
+    """A sensor of one extension; `restore` keeps its last value over a restart."""
+
+    value_fn: Callable[[BasixCoordinator, Extension], StateType]
+    attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
+    restore: bool = False
+
+
+def _call_attributes(coordinator: BasixCoordinator, extension: Extension) -> dict[str, Any]:
+    calls = [call.as_dict() for call in coordinator.tracker.calls_of(extension.user_id)]
+    top = calls[0] if calls else {}
+    return {key: top.get(key) for key in CALL_ATTRIBUTES} | {"calls": calls}
+
+
+def _new_messages(coordinator: BasixCoordinator, extension: Extension) -> StateType:
+    mwi = coordinator.mwi_of(extension)
+    return mwi.new_messages if mwi else None
+
+
+PBX_SENSORS: tuple[BasixPbxSensorEntityDescription, ...] = (
+    BasixPbxSensorEntityDescription(
+        key="active_calls",
+        translation_key="active_calls",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda coordinator: coordinator.tracker.active_calls,
+    ),
+)
+
+EXTENSION_SENSORS: tuple[BasixExtensionSensorEntityDescription, ...] = (
+    BasixExtensionSensorEntityDescription(
+        key="call_state",
+        translation_key="call_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[phase.value for phase in CallPhase],
+        value_fn=lambda coordinator, extension: (
+            coordinator.tracker.phase_of(extension.user_id).value
+        ),
+        attributes_fn=_call_attributes,
+    ),
+    BasixExtensionSensorEntityDescription(
+        key="voicemail_new_messages",
+        translation_key="voicemail_new_messages",
+        state_class=SensorStateClass.MEASUREMENT,
+        # The voicemail binary sensor is what most automations need; the count is for some.
+        entity_registry_enabled_default=False,
+        value_fn=_new_messages,
+        restore=True,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: BasixConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the PBX's sensors now, and each extension's as the extension appears."""
+    coordinator = entry.runtime_data
+    async_add_entities(BasixPbxSensor(coordinator, description) for description in PBX_SENSORS)
+
+    @callback
+    def add_extensions(extensions: list[Extension]) -> None:
+        async_add_entities(
+            BasixExtensionSensor(coordinator, description, extension)
+            for extension in extensions
+            for description in EXTENSION_SENSORS
+        )
+
+    entry.async_on_unload(coordinator.async_add_extension_listener(add_extensions))
+
+
+class BasixPbxSensor(BasixEntity, SensorEntity):
+    """A sensor of the whole PBX."""
+
+    entity_description: BasixPbxSensorEntityDescription
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Read the value from the coordinator."""
+        return self.entity_description.value_fn(self.coordinator)
+
+
+class BasixExtensionSensor(BasixExtensionEntity, RestoreSensor):
+    """A sensor of one extension."""
+
+    entity_description: BasixExtensionSensorEntityDescription
+    _restored: StateType = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore what the PBX only sends on change (voicemail counts) across restarts."""
+        await super().async_added_to_hass()
+        if self.entity_description.restore and (last := await self.async_get_last_sensor_data()):
+            self._restored = last.native_value  # type: ignore[assignment]
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """The PBX's value, or the restored one until the PBX says otherwise."""
+        value = self.entity_description.value_fn(self.coordinator, self.extension)
+        return self._restored if value is None else value
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The details a user templates on, for descriptions that have any."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator, self.extension)

@@ -1,0 +1,64 @@
+"""Diagnostics: enough to debug a surprising PBX, nothing that identifies anyone."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from basix_simulator.pbx import Pbx
+from basix_simulator.server import SimulatorServer
+from custom_components.basix_cti.cti import etf
+from custom_components.basix_cti.cti.models import UnknownMessage
+from custom_components.basix_cti.cti.terms import Atom
+
+from .conftest import PBX_DOMAIN, TOKEN, entity_id, wait_for
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    pbx: Pbx,
+    simulator: SimulatorServer,
+    init_integration: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The shape of what the PBX sent is there; tokens, numbers, names and e-mails are not."""
+    call = pbx.incoming_call(to="201", caller="09087654321", caller_name="田中 一郎")
+    state = entity_id(hass, "sensor", "call_state", "1001")
+    await wait_for(hass, lambda: hass.states.get(state).state == "ringing")
+    pbx.answer(call)
+    await wait_for(hass, lambda: hass.states.get(state).state == "talking")
+
+    await simulator.send_raw(etf.encode((Atom("system_msg"), "call 0312345678 for maintenance")))
+    await simulator.send_raw(etf.encode((Atom("surprise"), [Atom("new"), "taro@example.jp"])))
+    await wait_for(
+        hass, lambda: isinstance(init_integration.runtime_data.messages[-1][1], UnknownMessage)
+    )
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+
+    text = json.dumps(diagnostics, ensure_ascii=False)
+    for secret in (TOKEN, PBX_DOMAIN, "09087654321", "田中", "@", pbx.user("201").label):
+        assert secret not in text, secret
+    assert diagnostics["field_specs"]["channel"][0] == "uuid"
+    assert diagnostics["counts"]["extensions"] == 4
+    notice, unknown = diagnostics["messages"][-2:]
+    assert notice == {
+        "at": notice["at"],
+        "type": "Notice",
+        "kind": "system_msg",
+        "text": "**REDACTED**",
+    }
+    assert unknown["term"] == ["surprise", ["new", "**REDACTED**"]]
+    assert "Change" in {message["type"] for message in diagnostics["messages"]}
+    assert diagnostics == snapshot(
+        exclude=props("at", "connected_since", "bytes", "frames", "messages", "server", "key")
+    )

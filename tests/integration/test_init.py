@@ -1,0 +1,209 @@
+"""Set-up, unload, failures at set-up, the connection's life, and the PBX's users as devices."""
+
+from __future__ import annotations
+
+import aiohttp
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from basix_simulator.pbx import Pbx
+from basix_simulator.server import SimulatorServer
+from custom_components.basix_cti.const import CONF_FORCED, DOMAIN
+
+from .conftest import PBX_DOMAIN, TOKEN, UNIQUE_ID, basic_auth, entity_id, wait_for
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """Loaded: one connection, a device per user under the PBX's; unloaded: connection closed."""
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert len(simulator.connections) == 1
+
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), init_integration.entry_id)
+    hub = next(d for d in devices if (DOMAIN, UNIQUE_ID) in d.identifiers)
+    assert hub.name == f"Basix PBX ({PBX_DOMAIN})"
+    users = [d for d in devices if d is not hub]
+    assert sorted(d.name for d in users) == sorted(
+        f"{user.label} ({user.extension})" for user in simulator.pbx.users.values()
+    )
+    assert all(d.via_device_id == hub.id for d in users)
+
+    assert hass.states.get(entity_id(hass, "binary_sensor", "connection")).state == "on"
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.NOT_LOADED
+    await wait_for(hass, lambda: not simulator.connections)
+
+
+async def test_setup_refused_token_starts_reauth(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """A token the PBX refuses at start-up asks the user for a new one."""
+    simulator.revoke_token("other")
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_setup_unreachable_retries(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """A PBX that cannot be reached is retried later."""
+    simulator.refuse_with(503)
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_connection_limit_raises_fixable_issue(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """Two other apps hold the slots: a repair issue offers takeover, and fixing it connects."""
+    async with aiohttp.ClientSession() as session:
+        url = f"{simulator.url}/basix/api/ws_cti?app_name=home_assistant&full_events=true"
+        others = [await session.ws_connect(url, headers=basic_auth()) for _ in range(2)]
+
+        config_entry.add_to_hass(hass)
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        assert config_entry.state is ConfigEntryState.SETUP_RETRY
+        issue_id = f"connection_limit_{config_entry.entry_id}"
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.is_fixable
+
+        assert await async_setup_component(hass, "repairs", {})
+        from homeassistant.components.repairs import repairs_flow_manager
+
+        manager = repairs_flow_manager(hass)
+        assert manager is not None
+        result = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+        assert result["step_id"] == "confirm"
+        result = await manager.async_configure(result["flow_id"], {})
+        assert result["type"] == "create_entry"
+        await hass.async_block_till_done()
+
+        assert config_entry.options[CONF_FORCED] is True
+        await wait_for(hass, lambda: config_entry.state is ConfigEntryState.LOADED, within=10)
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        for ws in others:
+            await ws.close()
+
+
+async def test_drop_and_recovery(
+    hass: HomeAssistant,
+    simulator: SimulatorServer,
+    pbx: Pbx,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unavailable only while down; back with what happened meanwhile; logged once each way."""
+    call_state = entity_id(hass, "sensor", "call_state", "1001")
+    connection = entity_id(hass, "binary_sensor", "connection")
+    call = pbx.incoming_call(to="201")
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "ringing")
+
+    simulator.refuse_with(503)
+    await simulator.drop_connections()
+    await wait_for(hass, lambda: hass.states.get(call_state).state == STATE_UNAVAILABLE)
+    assert hass.states.get(connection).state == "off"
+
+    pbx.caller_hangs_up(call)  # ends while we are away
+    simulator.refuse_with(None)
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "idle", within=15)
+    assert hass.states.get(connection).state == "on"
+    assert caplog.text.count("Lost connection") == 1
+    assert caplog.text.count("restored") == 1
+    assert TOKEN not in caplog.text
+
+
+async def test_token_revoked_while_connected(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """A token revoked at the PBX opens a reauth flow; entities show the outage."""
+    simulator.revoke_token("other")
+    await wait_for(
+        hass, lambda: bool(hass.config_entries.flow.async_progress_by_handler(DOMAIN)), within=10
+    )
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flows[0]["context"]["source"] == SOURCE_REAUTH
+    assert (
+        hass.states.get(entity_id(hass, "sensor", "call_state", "1001")).state == STATE_UNAVAILABLE
+    )
+
+
+async def test_users_come_and_go(
+    hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """A user added at the PBX gets a device without a reload; a removed one loses it."""
+    registry = dr.async_get(hass)
+    user = pbx.add_user(id="1100", name="new.user", label="新人 花子", extension="299")
+    await wait_for(
+        hass,
+        lambda: registry.async_get_device_by_identifier(
+            (DOMAIN, f"{UNIQUE_ID}:1100"), init_integration.entry_id
+        ),
+    )
+    assert hass.states.get(entity_id(hass, "sensor", "call_state", "1100")).state == "idle"
+    device = registry.async_get_device_by_identifier(
+        (DOMAIN, f"{UNIQUE_ID}:1100"), init_integration.entry_id
+    )
+    assert device is not None
+    assert device.name == "新人 花子 (299)"
+
+    pbx.update_user(user, label="新人 花", extension="298")
+    await wait_for(hass, lambda: registry.async_get(device.id).name == "新人 花 (298)")
+
+    pbx.remove_user(user)
+    await wait_for(
+        hass,
+        lambda: (
+            not registry.async_get_device_by_identifier(
+                (DOMAIN, f"{UNIQUE_ID}:1100"), init_integration.entry_id
+            )
+        ),
+    )
+
+
+async def test_remove_device_only_when_gone(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A current user's device cannot be removed by hand; one the PBX no longer has can."""
+    from custom_components.basix_cti import async_remove_config_entry_device
+
+    registry = dr.async_get(hass)
+    current = registry.async_get_device_by_identifier(
+        (DOMAIN, f"{UNIQUE_ID}:1001"), init_integration.entry_id
+    )
+    assert current is not None
+    assert not await async_remove_config_entry_device(hass, init_integration, current)
+    stale = registry.async_get_or_create(
+        config_entry_id=init_integration.entry_id, identifiers={(DOMAIN, f"{UNIQUE_ID}:9999")}
+    )
+    assert await async_remove_config_entry_device(hass, init_integration, stale)
+
+
+async def test_pushed_out_at_runtime_raises_issue(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """Two other apps take over both slots: Home Assistant is out, and a repair issue says why."""
+    async with aiohttp.ClientSession() as session:
+        url = (
+            f"{simulator.url}/basix/api/ws_cti?app_name=home_assistant&full_events=true&forced=true"
+        )
+        others = [await session.ws_connect(url, headers=basic_auth()) for _ in range(2)]
+        issue_id = f"connection_limit_{init_integration.entry_id}"
+        await wait_for(hass, lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id))
+        assert hass.states.get(entity_id(hass, "binary_sensor", "connection")).state == "off"
+        for ws in others:
+            await ws.close()
+    await wait_for(hass, lambda: init_integration.runtime_data.connected, within=10)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
