@@ -1,0 +1,335 @@
+"""`scripts/develop`: the Basix simulator and a real Home Assistant, side by side.
+
+    scripts/develop [--config-dir DIR] [--port 8123] [--sim-port 8765] [--users 20]
+                    [--calls-per-minute 30]
+
+Starts `python -m basix_simulator` with steady random traffic and `hass -c DIR` (default: the
+repository's `config/`), both on 127.0.0.1 only, and prints what to enter in the config flow.
+Ctrl-C (or SIGTERM) stops both; if either stops on its own, the other is stopped too and the
+exit status is not 0.
+
+The configuration folder gets `custom_components/basix_cti` as a link to this repository (edit,
+restart, test) and `.storage/http` with the address and port: Home Assistant no longer takes
+them from configuration.yaml (it would migrate them once and revert them unless confirmed in
+the UI). A folder without configuration.yaml (a throwaway one, as the browser test uses) gets
+a copy of `config/configuration.yaml`. The simulator's URL, domain and token are also written to
+`DIR/basix_simulator.json` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+import contextlib
+import ctypes
+import json
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Any
+import urllib.error
+import urllib.request
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+HOST = "127.0.0.1"
+SIMULATOR_INFO = "basix_simulator.json"
+HA_START_TIMEOUT = 600.0  # the first start installs the frontend and other runtime requirements
+SIMULATOR_START_TIMEOUT = 30.0
+STOP_TIMEOUT = 60.0
+RESTART_EXIT_CODE = 100  # homeassistant.const.RESTART_EXIT_CODE: `hass` exits so to be restarted
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/develop",
+        description="Run the Basix simulator and Home Assistant with this integration.",
+    )
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=ROOT / "config",
+        help="Home Assistant configuration folder (default: config/ in the repository)",
+    )
+    parser.add_argument("--port", type=int, default=8123, help="Home Assistant's port (8123)")
+    parser.add_argument("--sim-port", type=int, default=8765, help="the simulator's port (8765)")
+    parser.add_argument("--users", type=int, default=20, help="users of the simulated PBX (20)")
+    parser.add_argument(
+        "--calls-per-minute", type=float, default=30, help="random calls per minute (30; 0: none)"
+    )
+    return parser.parse_args(argv)
+
+
+def check_port_free(port: int, what: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            sys.exit(f"scripts/develop: {HOST}:{port} ({what}) is in use; pick another port.")
+
+
+def prepare_config(config_dir: Path, port: int) -> None:
+    """Configuration, the integration linked in, and the HTTP server bound to HOST:port."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    configuration = config_dir / "configuration.yaml"
+    if not configuration.exists():
+        shutil.copyfile(ROOT / "config" / "configuration.yaml", configuration)
+
+    link = config_dir / "custom_components" / "basix_cti"
+    target = ROOT / "custom_components" / "basix_cti"
+    link.parent.mkdir(exist_ok=True)
+    if link.is_symlink() and link.resolve() != target:
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(target, target_is_directory=True)
+    elif not link.is_symlink():
+        sys.exit(f"scripts/develop: {link} exists and is not a link to {target}")
+
+    write_http_config(config_dir / ".storage" / "http", port)
+
+
+def write_http_config(path: Path, port: int) -> None:
+    """Make HOST:port the confirmed ("stable") HTTP config, with Home Assistant's own defaults."""
+    # Imported here: Home Assistant is only needed for this, and takes a moment to import.
+    from homeassistant.components.http import config as http_config  # noqa: PLC0415
+
+    stored: dict[str, Any] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8")).get("data", {})
+    stable = stored.get("stable") or {}
+    # Other settings made in the UI stay; the metadata is set anew below.
+    settings = {
+        key: value
+        for key, value in stable.items()
+        if key not in ("created_at", "error", "error_message")
+    }
+    stable = {
+        **http_config.HTTP_STORAGE_SCHEMA({**settings, "server_host": [HOST], "server_port": port}),
+        "created_at": stable.get("created_at")
+        or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "error": None,
+        "error_message": None,
+    }
+    document = {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+# prctl(PR_SET_PDEATHSIG): looked up now, so a child between fork and exec only makes the call.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: be sent SIGTERM when scripts/develop dies, however it dies (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """A child in its own session: Ctrl-C reaches scripts/develop, which stops it in order."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        # Only a call into libc, looked up beforehand: safe with the output-reading threads.
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
+        text=True,
+        **kwargs,
+    )
+
+
+def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start the simulator and read what it prints: server, domain, token."""
+    process = start(
+        [
+            str(VENV_BIN / "python"),
+            "-u",
+            "-m",
+            "basix_simulator",
+            "--host",
+            HOST,
+            "--port",
+            str(args.sim_port),
+            "--users",
+            str(args.users),
+            "--calls-per-minute",
+            str(args.calls_per_minute),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    info: dict[str, str] = {}
+    lines: list[str] = []
+    deadline = time.monotonic() + SIMULATOR_START_TIMEOUT
+    reader = _LineReader(process.stdout)
+    while not {"server", "domain", "token"} <= info.keys():
+        line = reader.next_line(deadline - time.monotonic())
+        if line is None:
+            process.kill()
+            sys.exit("scripts/develop: the simulator did not start:\n" + "".join(lines))
+        lines.append(line)
+        key, sep, value = line.strip().partition(":")
+        if sep and key in ("server", "domain", "token"):
+            info[key] = value.strip()
+    info["control"] = f"http://{HOST}:{args.sim_port}/simulator"
+    for line in lines:
+        print(f"[simulator] {line}", end="", flush=True)
+    reader.forward(lambda line: print(f"[simulator] {line}", end="", flush=True))
+    return process, info
+
+
+class _LineReader:
+    """Lines of a child's output, read on a thread so waiting for one can time out."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: list[str | None] = []
+        self._ready = threading.Condition()
+        self._sink: Callable[[str], None] | None = None
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._ready:
+                if self._sink is not None:
+                    self._sink(line)
+                else:
+                    self._lines.append(line)
+                self._ready.notify_all()
+        with self._ready:
+            self._lines.append(None)
+            self._ready.notify_all()
+
+    def next_line(self, timeout: float) -> str | None:
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._lines, timeout=max(timeout, 0)):
+                return None
+            return self._lines.pop(0)
+
+    def forward(self, sink: Callable[[str], None]) -> None:
+        """From now on, hand every line to `sink` (what was not read yet first)."""
+        with self._ready:
+            for line in self._lines:
+                if line is not None:
+                    sink(line)
+            self._lines.clear()
+            self._sink = sink
+
+
+def wait_for_home_assistant(
+    url: str, process: subprocess.Popen[str], stopping: threading.Event
+) -> bool:
+    """Whether Home Assistant serves its frontend before the time limit, an exit or Ctrl-C."""
+    deadline = time.monotonic() + HA_START_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None and not stopping.is_set():
+        try:
+            with urllib.request.urlopen(f"{url}/manifest.json", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except urllib.error.URLError, OSError:
+            pass
+        stopping.wait(1)
+    return False
+
+
+def has_entry(config_dir: Path) -> bool:
+    entries = config_dir / ".storage" / "core.config_entries"
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(entries.read_text(encoding="utf-8"))
+        return any(entry.get("domain") == "basix_cti" for entry in data["data"]["entries"])
+    return False
+
+
+def banner(url: str, info: dict[str, str], config_dir: Path) -> str:
+    if has_entry(config_dir):
+        todo = "Basix PBX is set up in this configuration: open Settings > Devices & services."
+    else:
+        todo = (
+            "First time? Create a user, then Settings > Devices & services > Add integration >\n"
+            '"Basix PBX", and enter:\n'
+            f"    Server:     {info['server']}\n"
+            f"    Domain:     {info['domain']}\n"
+            f"    API token:  {info['token']}\n"
+            "    (the rest as it is), then Follow: The whole PBX."
+        )
+    return (
+        f"\n{'=' * 78}\n"
+        f"Home Assistant: {url}   (configuration: {config_dir})\n"
+        f"{todo}\n"
+        f"Make an extension ring:  curl -X POST '{info['control']}/ring?to=201'\n"
+        f"(also answer, hangup, voicemail, mwi?to=201&new=2; see basix_simulator/server.py)\n"
+        f"Ctrl-C stops both.\n"
+        f"{'=' * 78}\n"
+    )
+
+
+def stop(process: subprocess.Popen[str], name: str) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"scripts/develop: {name} did not stop in {STOP_TIMEOUT:.0f} s; killing it")
+        process.kill()
+        process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config_dir = args.config_dir.resolve()
+    check_port_free(args.port, "Home Assistant")
+    check_port_free(args.sim_port, "simulator")
+    prepare_config(config_dir, args.port)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    simulator, info = start_simulator(args)
+    (config_dir / SIMULATOR_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    url = f"http://{HOST}:{args.port}"
+    hass_command = [str(VENV_BIN / "hass"), "--config", str(config_dir)]
+    print(f"scripts/develop: starting Home Assistant on {url} (the first start takes a while)")
+    hass = start(hass_command)
+    try:
+        if wait_for_home_assistant(url, hass, stopping):
+            print(banner(url, info, config_dir), flush=True)
+        elif not stopping.is_set() and hass.poll() is None:
+            print(f"scripts/develop: Home Assistant did not answer within {HA_START_TIMEOUT:.0f} s")
+            return 1
+        while not stopping.is_set():
+            if hass.poll() == RESTART_EXIT_CODE:
+                # What a supervisor does when "Restart" is chosen in the UI: start it again.
+                print("scripts/develop: Home Assistant asked for a restart")
+                hass = start(hass_command)
+            elif hass.poll() is not None or simulator.poll() is not None:
+                which = "Home Assistant" if hass.poll() is not None else "The simulator"
+                print(f"scripts/develop: {which} stopped; stopping the rest")
+                return 1
+            stopping.wait(0.5)
+        print("scripts/develop: stopping")
+        return 0
+    finally:
+        stop(hass, "Home Assistant")
+        stop(simulator, "the simulator")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
