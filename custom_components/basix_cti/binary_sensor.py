@@ -12,12 +12,12 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import STATE_ON, EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
-from .entity import BasixEntity, BasixExtensionEntity
+from .entity import BasixEntity, BasixExtensionEntity, async_add_extension_entities
 
 PARALLEL_UPDATES = 0
 
@@ -60,16 +60,14 @@ async def async_setup_entry(
     """Add the connection sensor now, and each extension's as the extension appears."""
     coordinator = entry.runtime_data
     async_add_entities([BasixConnectionBinarySensor(coordinator, CONNECTION)])
-
-    @callback
-    def add_extensions(extensions: list[Extension]) -> None:
-        async_add_entities(
+    async_add_extension_entities(
+        entry,
+        async_add_entities,
+        lambda extension: (
             BasixExtensionBinarySensor(coordinator, description, extension)
-            for extension in extensions
             for description in EXTENSION_BINARY_SENSORS
-        )
-
-    entry.async_on_unload(coordinator.async_add_extension_listener(add_extensions))
+        ),
+    )
 
 
 class BasixConnectionBinarySensor(BasixEntity, BinarySensorEntity):

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import override
 
+from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import MANUFACTURER
-from .coordinator import BasixCoordinator, Extension
+from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
+
+
+@callback
+def async_add_extension_entities(
+    entry: BasixConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entities_of: Callable[[Extension], Iterable[Entity]],
+) -> None:
+    """Add each extension's entities now, and those of extensions that appear later."""
+
+    @callback
+    def add(extensions: list[Extension]) -> None:
+        async_add_entities(entity for extension in extensions for entity in entities_of(extension))
+
+    entry.async_on_unload(entry.runtime_data.async_add_extension_listener(add))
 
 
 class BasixEntity(Entity):

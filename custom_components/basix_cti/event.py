@@ -8,9 +8,9 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BasixConfigEntry, Extension
+from .coordinator import BasixConfigEntry
 from .cti.calls import CallEvent, CallEventType
-from .entity import BasixExtensionEntity
+from .entity import BasixExtensionEntity, async_add_extension_entities
 
 PARALLEL_UPDATES = 0
 
@@ -28,14 +28,11 @@ async def async_setup_entry(
 ) -> None:
     """Add each extension's call event entity as the extension appears."""
     coordinator = entry.runtime_data
-
-    @callback
-    def add_extensions(extensions: list[Extension]) -> None:
-        async_add_entities(
-            BasixCallEventEntity(coordinator, CALL, extension) for extension in extensions
-        )
-
-    entry.async_on_unload(coordinator.async_add_extension_listener(add_extensions))
+    async_add_extension_entities(
+        entry,
+        async_add_entities,
+        lambda extension: [BasixCallEventEntity(coordinator, CALL, extension)],
+    )
 
 
 class BasixCallEventEntity(BasixExtensionEntity, EventEntity):

@@ -13,13 +13,13 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .cti.calls import CallPhase
-from .entity import BasixEntity, BasixExtensionEntity
+from .entity import BasixEntity, BasixExtensionEntity, async_add_extension_entities
 
 # Entities only write state on push; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -106,16 +106,14 @@ async def async_setup_entry(
     """Add the PBX's sensors now, and each extension's as the extension appears."""
     coordinator = entry.runtime_data
     async_add_entities(BasixPbxSensor(coordinator, description) for description in PBX_SENSORS)
-
-    @callback
-    def add_extensions(extensions: list[Extension]) -> None:
-        async_add_entities(
+    async_add_extension_entities(
+        entry,
+        async_add_entities,
+        lambda extension: (
             BasixExtensionSensor(coordinator, description, extension)
-            for extension in extensions
             for description in EXTENSION_SENSORS
-        )
-
-    entry.async_on_unload(coordinator.async_add_extension_listener(add_extensions))
+        ),
+    )
 
 
 class BasixPbxSensor(BasixEntity, SensorEntity):
