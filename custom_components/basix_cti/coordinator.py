@@ -36,6 +36,7 @@ from .const import (
 from .cti.calls import CallEvent, CallTracker
 from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
 from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
+from .cti.export import to_json
 from .cti.models import MWI, USER, FieldSpec, Message, Mwi, Snapshot
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
@@ -244,7 +245,8 @@ class BasixCoordinator:
             "user_id": event.user_id,
             "extension": extension.extension if extension else None,
             **event.as_dict(),
-            "record": dict(event.call.channel.fields),
+            # The leg as the PBX sent it, for what this integration does not model yet.
+            "record": to_json(event.call.channel.fields),
         }
         self.hass.bus.async_fire(EVENT_CALL, data)
         for on_event in tuple(self._call_listeners.get(event.user_id, ())):

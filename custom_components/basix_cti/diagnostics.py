@@ -9,7 +9,6 @@ blanked out.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 import re
 from typing import Any
 
@@ -18,6 +17,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_API_TOKEN, CONF_API_USER, CONF_DOMAIN, CONF_SCOPE_VALUE
 from .coordinator import BasixConfigEntry
+from .cti.export import to_json
 from .cti.models import Change, Message, Notice, Record, Snapshot, UnknownMessage
 
 TO_REDACT_CONFIG = {CONF_API_TOKEN, CONF_API_USER, CONF_DOMAIN, CONF_SCOPE_VALUE}
@@ -111,16 +111,15 @@ def _record(record: Record) -> dict[str, Any]:
 
 
 def _scrub(value: Any) -> Any:
-    """Make a value JSON-friendly, blanking text that looks like a number or an address."""
+    """Plain JSON, with any text that looks like a number or an address blanked out."""
+    return _blank(to_json(value))
+
+
+def _blank(value: Any) -> Any:
     if isinstance(value, str):
         return REDACTED if _LOOKS_PERSONAL.search(value) else value
-    if isinstance(value, bytes):
-        # Raw binaries only remain in terms we could not read (UnknownMessage).
-        return _scrub(value.decode("utf-8", "replace"))
-    if isinstance(value, datetime):
-        return value.isoformat()
     if isinstance(value, dict):
-        return {str(key): _scrub(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_scrub(item) for item in value]
+        return {key: _blank(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blank(item) for item in value]
     return value

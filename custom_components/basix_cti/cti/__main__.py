@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-import dataclasses
-from datetime import UTC, date, datetime, time
-from enum import Enum
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 import getpass
 import json
 import logging
@@ -29,6 +27,7 @@ import aiohttp
 from .calls import CallTracker
 from .client import CtiClient, CtiConfig, Scope
 from .errors import AuthenticationError
+from .export import to_json
 from .models import Message
 from .store import PbxState
 
@@ -37,40 +36,6 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_INTERRUPTED = 130
-
-
-def to_json(value: Any) -> Any:
-    """Turn a message (or any part of one) into plain JSON values.
-
-    Dataclasses become objects, datetimes ISO 8601 text, bytes their Python repr (they are what
-    could not be read as text, so the exact bytes matter in a bug report), anything unknown its
-    repr.
-    """
-    match value:
-        case None | bool() | int() | float():
-            return value
-        case Enum():
-            return to_json(value.value)
-        case str():
-            return str(value)  # an Atom is a str: plain text in JSON
-        case datetime() | date() | time():
-            return value.isoformat()
-        case bytes() | bytearray() | memoryview():
-            return repr(bytes(value))
-        case _ if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {
-                item.name: to_json(getattr(value, item.name)) for item in dataclasses.fields(value)
-            }
-        case Mapping():
-            return {_key(key): to_json(item) for key, item in value.items()}
-        case list() | tuple() | set() | frozenset():
-            return [to_json(item) for item in value]
-        case _:
-            return repr(value)
-
-
-def _key(key: Any) -> str:
-    return key if isinstance(key, str) else json.dumps(to_json(key), ensure_ascii=False)
 
 
 def message_line(message: Any, kind: str | None = None) -> str:
