@@ -37,7 +37,7 @@ from .cti.calls import CallEvent, CallTracker
 from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
 from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
 from .cti.export import to_json
-from .cti.models import MWI, USER, FieldSpec, Message, Mwi, Snapshot
+from .cti.models import USER, Message, Mwi, Snapshot
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
 
@@ -88,7 +88,6 @@ class BasixCoordinator:
         self.state = PbxState()
         self.tracker = CallTracker(self.state)
         self.extensions: dict[str, Extension] = {}
-        self.field_specs: dict[str, tuple[str, ...]] = {}
         self.connected = False
         self.messages: deque[tuple[datetime, Message]] = deque(maxlen=MESSAGE_LOG_SIZE)
         self.connection_log: deque[tuple[datetime, bool, str | None]] = deque(
@@ -221,21 +220,19 @@ class BasixCoordinator:
     @callback
     def _handle_message(self, message: Message) -> None:
         self.messages.append((datetime.now(UTC), message))
-        if isinstance(message, FieldSpec):
-            self.field_specs[message.entity] = message.fields
-        elif isinstance(message, Snapshot) and message.entity == USER:
+        if isinstance(message, Snapshot) and message.entity == USER:
             self._users_from_server = True
         delta = self.state.apply(message)
         if delta is None:
             return
+        active_calls = self.tracker.active_calls
         events, users = self.tracker.apply(delta)
-        users |= delta.users
         self._update_extensions(delta)
         for event in events:
             self._fire(event)
-        for user_id in users:
+        for user_id in users | delta.users:
             self._notify(user_id)
-        if delta.entity != MWI:
+        if self.tracker.active_calls != active_calls:
             self._notify(None)
 
     def _fire(self, event: CallEvent) -> None:

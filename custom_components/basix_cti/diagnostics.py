@@ -64,7 +64,7 @@ async def async_get_config_entry_diagnostics(
                 for at, connected, reason in coordinator.connection_log
             ],
         },
-        "field_specs": {entity: list(spec) for entity, spec in coordinator.field_specs.items()},
+        "field_specs": {entity: list(spec) for entity, spec in state.field_specs.items()},
         "counts": {
             "channels": len(state.channels),
             "users": len(state.users),
