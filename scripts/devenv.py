@@ -1,12 +1,16 @@
 """`scripts/develop`: the Basix simulator and a real Home Assistant, side by side.
 
     scripts/develop [--config-dir DIR] [--port 8123] [--sim-port 8765] [--users 20]
-                    [--calls-per-minute 30]
+                    [--calls-per-minute 30] [--fresh]
 
 Starts `python -m basix_simulator` with steady random traffic and `hass -c DIR` (default: the
-repository's `config/`), both on 127.0.0.1 only, and prints what to enter in the config flow.
-Ctrl-C (or SIGTERM) stops both; if either stops on its own, the other is stopped too and the
-exit status is not 0.
+repository's `config/`), both on 127.0.0.1 only. Ctrl-C (or SIGTERM) stops both; if either stops
+on its own, the other is stopped too and the exit status is not 0.
+
+A folder not onboarded yet is set up through Home Assistant's own HTTP APIs, so that the page
+opens on calls coming and going rather than on forms: onboarding with a dev-only owner account
+(dev / dev-dev-dev), then a Basix PBX entry for the simulator, made by the config flow as the UI
+would. `--fresh` skips that and prints what to enter by hand (the browser test walks that path).
 
 The configuration folder gets `custom_components/basix_cti` as a link to this repository (edit,
 restart, test) and `.storage/http` with the address and port: Home Assistant no longer takes
@@ -33,6 +37,7 @@ import threading
 import time
 from typing import IO, Any
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +48,9 @@ HA_START_TIMEOUT = 600.0  # the first start installs the frontend and other runt
 SIMULATOR_START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 RESTART_EXIT_CODE = 100  # homeassistant.const.RESTART_EXIT_CODE: `hass` exits so to be restarted
+# The owner account made when onboarding automatically: for a local, 127.0.0.1-only sandbox.
+DEV_USER = {"name": "Developer", "username": "dev", "password": "dev-dev-dev"}
+API_TIMEOUT = 60.0  # the config flow waits up to 10 s for the PBX; onboarding sets up analytics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,11 +70,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--calls-per-minute", type=float, default=30, help="random calls per minute (30; 0: none)"
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="leave onboarding and adding Basix PBX to be done by hand in the UI",
+    )
     return parser.parse_args(argv)
 
 
 def check_port_free(port: int, what: str) -> None:
     with socket.socket() as probe:
+        # As the servers themselves bind: connections of a run just stopped (TIME_WAIT) do not
+        # count, only something listening there.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -244,6 +260,110 @@ def wait_for_home_assistant(
     return False
 
 
+def api(
+    url: str, *, token: str | None = None, body: Any = None, form: dict[str, str] | None = None
+) -> Any:
+    """GET `url`, or POST `body` as JSON or `form` as a form; the answer's JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif form is not None:
+        data = urllib.parse.urlencode(form).encode()  # what /auth/token reads
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=API_TIMEOUT) as response:
+        return json.load(response)
+
+
+def onboarding_pending(url: str) -> bool:
+    """Whether Home Assistant still waits for its owner account, the first onboarding step."""
+    try:
+        steps = api(f"{url}/api/onboarding")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:  # onboarded: Home Assistant no longer serves the onboarding API
+            return False
+        raise
+    return not any(step["step"] == "user" and step["done"] for step in steps)
+
+
+def onboard(url: str) -> str:
+    """Go through onboarding as the frontend does, as DEV_USER; return an access token."""
+    client_id = f"{url}/"  # the frontend's own client id: the page's origin
+    code = api(
+        f"{url}/api/onboarding/users",
+        body={**DEV_USER, "client_id": client_id, "language": "en"},
+    )["auth_code"]
+    token = api(
+        f"{url}/auth/token",
+        form={"grant_type": "authorization_code", "code": code, "client_id": client_id},
+    )["access_token"]
+    # The remaining steps, with Home Assistant's defaults (home location, no analytics); once
+    # all are done, the UI opens on the dashboard.
+    api(f"{url}/api/onboarding/core_config", token=token, body={})
+    api(f"{url}/api/onboarding/analytics", token=token, body={})
+    api(
+        f"{url}/api/onboarding/integration",
+        token=token,
+        body={"client_id": client_id, "redirect_uri": f"{url}/?auth_callback=1"},
+    )
+    return token
+
+
+def add_entry(url: str, token: str, info: dict[str, str]) -> None:
+    """Add Basix PBX for the simulator, the whole PBX, through the config flow's REST API."""
+    if api(f"{url}/api/config/config_entries/entry?domain=basix_cti", token=token):
+        return
+    flows = f"{url}/api/config/config_entries/flow"
+    flow = api(flows, token=token, body={"handler": "basix_cti", "show_advanced_options": False})
+    answers = {
+        "user": {
+            "server": info["server"],
+            "domain": info["domain"],
+            "api_token": info["token"],
+            "app_name": "home_assistant",
+            "verify_ssl": True,
+        },
+        "scope": {"scope": "pbx"},
+    }
+    for step, answer in answers.items():
+        # The next form, or the same one again with errors (say, the PBX did not answer).
+        if flow.get("step_id") != step or flow.get("errors"):
+            raise RuntimeError(f"the config flow answered {flow}")
+        flow = api(f"{flows}/{flow['flow_id']}", token=token, body=answer)
+    if flow.get("type") != "create_entry":
+        raise RuntimeError(f"the config flow answered {flow}")
+
+
+def set_up(url: str, info: dict[str, str], config_dir: Path) -> tuple[bool, bool]:
+    """Onboard and add Basix PBX if Home Assistant was never onboarded.
+
+    Returns whether to log in as DEV_USER and whether Basix PBX was added now. A failure is
+    only reported: everything can still be done by hand in the UI.
+    """
+    dev_login, added = has_dev_user(config_dir), False
+    try:
+        if onboarding_pending(url):
+            print("scripts/develop: onboarding Home Assistant and adding Basix PBX", flush=True)
+            token = onboard(url)
+            dev_login = True
+            add_entry(url, token, info)
+            added = True
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # URLError is an OSError
+        print(f"scripts/develop: could not finish setting up ({err}); carry on in the UI")
+    return dev_login, added
+
+
+def has_dev_user(config_dir: Path) -> bool:
+    """Whether DEV_USER exists: this folder was onboarded by scripts/develop earlier."""
+    users = config_dir / ".storage" / "auth_provider.homeassistant"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        data = json.loads(users.read_text(encoding="utf-8"))
+        return any(user["username"] == DEV_USER["username"] for user in data["data"]["users"])
+    return False
+
+
 def has_entry(config_dir: Path) -> bool:
     entries = config_dir / ".storage" / "core.config_entries"
     with contextlib.suppress(OSError, ValueError):
@@ -252,12 +372,22 @@ def has_entry(config_dir: Path) -> bool:
     return False
 
 
-def banner(url: str, info: dict[str, str], config_dir: Path) -> str:
-    if has_entry(config_dir):
+def banner(
+    url: str, info: dict[str, str], config_dir: Path, *, dev_login: bool, added: bool
+) -> str:
+    login = (
+        f"Log in as {DEV_USER['username']} / {DEV_USER['password']} (a dev-only account).\n"
+        if dev_login
+        else ""
+    )
+    if added:
+        todo = "Basix PBX (the simulator) is already added: extensions ring on the dashboard."
+    elif has_entry(config_dir):
         todo = "Basix PBX is set up in this configuration: open Settings > Devices & services."
     else:
+        first = "Then" if dev_login else "First time? Create a user, then"
         todo = (
-            "First time? Create a user, then Settings > Devices & services > Add integration >\n"
+            f"{first} Settings > Devices & services > Add integration >\n"
             '"Basix PBX", and enter:\n'
             f"    Server:     {info['server']}\n"
             f"    Domain:     {info['domain']}\n"
@@ -266,8 +396,8 @@ def banner(url: str, info: dict[str, str], config_dir: Path) -> str:
         )
     return (
         f"\n{'=' * 78}\n"
-        f"Home Assistant: {url}   (configuration: {config_dir})\n"
-        f"{todo}\n"
+        f"Ready. Home Assistant: {url}   (configuration: {config_dir})\n"
+        f"{login}{todo}\n"
         f"Make an extension ring:  curl -X POST '{info['control']}/ring?to=201'\n"
         f"(also answer, hangup, voicemail, mwi?to=201&new=2; see basix_simulator/server.py)\n"
         f"Ctrl-C stops both.\n"
@@ -310,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     hass = start(hass_command)
     try:
         if wait_for_home_assistant(url, hass, stopping):
-            print(banner(url, info, config_dir), flush=True)
+            dev_login, added = (False, False) if args.fresh else set_up(url, info, config_dir)
+            print(banner(url, info, config_dir, dev_login=dev_login, added=added), flush=True)
         elif not stopping.is_set() and hass.poll() is None:
             print(f"scripts/develop: Home Assistant did not answer within {HA_START_TIMEOUT:.0f} s")
             return 1
