@@ -106,7 +106,8 @@ async def test_voicemail(hass: HomeAssistant, pbx: Pbx) -> None:
     pbx.to_voicemail(call)
     await wait_for(hass, lambda: hass.states.get(voicemail).state == "on")
     await _until_state(hass, YAMADA, "idle")
-    assert "missed" in [kind for kind, _ in _events(events, YAMADA)]
+    assert [kind for kind, _ in _events(events, YAMADA)] == ["incoming_call", "missed"]
+    assert _events(events, YAMADA)[-1][1]["reason"] == "voicemail"
 
     pbx.set_mwi("201", new=0, old=1)
     await wait_for(hass, lambda: hass.states.get(voicemail).state == "off")
@@ -170,6 +171,7 @@ async def test_transfer(hass: HomeAssistant, pbx: Pbx) -> None:
 
 async def test_park_and_pickup(hass: HomeAssistant, pbx: Pbx) -> None:
     """A parked call shows on the parker until someone picks it up."""
+    events = async_capture_events(hass, EVENT_CALL)
     call = pbx.incoming_call(to="201")
     pbx.answer(call)
     await _until_state(hass, YAMADA, "talking")
@@ -179,6 +181,8 @@ async def test_park_and_pickup(hass: HomeAssistant, pbx: Pbx) -> None:
     pbx.pickup("701", by="203")
     await _until_state(hass, TAKAHASHI, "talking")
     await _until_state(hass, YAMADA, "idle")
+    assert [kind for kind, _ in _events(events, YAMADA)] == ["incoming_call", "answered", "ended"]
+    assert [kind for kind, _ in _events(events, TAKAHASHI)] == ["outgoing_call", "answered"]
 
 
 async def test_group_call_answered_elsewhere(hass: HomeAssistant, pbx: Pbx) -> None:

@@ -149,6 +149,8 @@ class CallTracker:
         self._inbound_legs: set[str] = set()
         # Legs by the caller's leg they were offered from: ring-group siblings share it.
         self._by_caller: dict[str, set[str]] = {}
+        # Unanswered legs whose ending is told by the caller's leg's next move (see _ending).
+        self._awaiting: dict[str, list[Call]] = {}
 
     @property
     def active_calls(self) -> int:
@@ -186,14 +188,19 @@ class CallTracker:
         users: set[str] = set()
         for uuid in uuids:
             self._follow(uuid, delta, events, users)
+        for uuid in uuids & self._awaiting.keys():
+            waiting = self._awaiting.pop(uuid)
+            if not delta.snapshot:
+                reason = self._caller_moved_on(uuid)
+                events.extend(_unanswered(call, reason) for call in waiting)
         return events, users
 
     def _follow(self, uuid: str, delta: Delta, events: list[CallEvent], users: set[str]) -> None:
         channel = self._state.channels.get(uuid) or self._state.parked_channels.get(uuid)
-        if channel is None or channel.direction == "outbound":
-            self._inbound_legs.discard(uuid)
-        else:
+        if channel is not None and _called_in(channel):
             self._inbound_legs.add(uuid)
+        else:
+            self._inbound_legs.discard(uuid)
         old = self._calls.get(uuid)
         new = _read_call(channel, old, delta.event) if channel is not None else None
         if old is not None:
@@ -233,49 +240,71 @@ class CallTracker:
 
     def _ending(self, call: Call, final: Channel | None) -> Iterable[CallEvent]:
         """What the end of a call means; `final` is the leg's last record, with its hang-up time."""
+        if call.phase in (CallPhase.PARKED, CallPhase.VOICEMAIL):
+            # A parked call that goes was picked up or abandoned; a voicemail leg is the
+            # caller's, answered by the voicemail app: this user neither talked nor missed.
+            return
         if final is not None:
             call = replace(call, channel=final)
         if call.answered_at is not None:
             end = call.channel.hungup_at or datetime.now(UTC)
             duration = max(0.0, (end - call.answered_at).total_seconds())
             yield CallEvent(CallEventType.ENDED, call, duration=duration)
-            return
-        if call.phase in (CallPhase.PARKED, CallPhase.VOICEMAIL):
-            # A parked call that vanished was picked up or abandoned; a voicemail leg is the
-            # caller's: neither is a call this user answered or missed.
-            return
-        if call.direction is CallDirection.INCOMING:
-            reason = self._unanswered_reason(call)
-            if reason is EndReason.ANSWERED_ELSEWHERE:
-                yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=reason)
-            else:
-                yield CallEvent(CallEventType.MISSED, call, reason=reason)
-            return
-        yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=EndReason.NO_ANSWER)
+        elif call.direction is not CallDirection.INCOMING:
+            yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=EndReason.NO_ANSWER)
+        elif reason := self._unanswered_reason(call):
+            yield _unanswered(call, reason)
+        else:
+            # The phones stop ringing before the caller's leg moves on (to voicemail, to
+            # someone else, or away): its next change tells which.
+            self._awaiting.setdefault(call.channel.other_uuid or "", []).append(call)
 
-    def _unanswered_reason(self, call: Call) -> EndReason:
-        """Why a leg that rang here ended unanswered, judged from the legs around it now.
+    def _unanswered_reason(self, call: Call) -> EndReason | None:
+        """Why a leg that rang here ended unanswered, or None until the caller's leg says.
 
         Called after the leg left the tracker, so its ring-group siblings are the other legs
         still offered from the same caller's leg.
         """
         if str(call.channel.fields.get("hangup_cause", "")).upper() in _ELSEWHERE_CAUSES:
             return EndReason.ANSWERED_ELSEWHERE
-        other_uuid = call.channel.other_uuid
-        if other_uuid is None:
+        caller_uuid = call.channel.other_uuid
+        if caller_uuid is None:
             return EndReason.NO_ANSWER
-        siblings = self._by_caller.get(other_uuid, ())
+        siblings = self._by_caller.get(caller_uuid, ())
         if any(self._calls[uuid].answered_at is not None for uuid in siblings):
             return EndReason.ANSWERED_ELSEWHERE
-        caller = self._state.channels.get(other_uuid)
+        caller = self._state.channels.get(caller_uuid)
+        state = caller.state.name if caller is not None and caller.state else None
+        if caller is None or state in ("voicemail", "bridged"):
+            return self._caller_moved_on(caller_uuid)
+        return None
+
+    def _caller_moved_on(self, caller_uuid: str) -> EndReason:
+        """Read an unanswered leg's ending from where its caller's leg went."""
+        caller = self._state.channels.get(caller_uuid)
         if caller is None:
             return EndReason.CALLER_HUNG_UP
         state = caller.state.name if caller.state else None
         if state == "voicemail":
             return EndReason.VOICEMAIL
-        if caller.answered_at is not None or state == "bridged":
+        if state == "bridged":
             return EndReason.ANSWERED_ELSEWHERE
         return EndReason.NO_ANSWER
+
+
+def _unanswered(call: Call, reason: EndReason) -> CallEvent:
+    # Another phone taking the call is not a call this user missed (a ring group would tell
+    # every member otherwise).
+    if reason is EndReason.ANSWERED_ELSEWHERE:
+        return CallEvent(CallEventType.ENDED, call, duration=0.0, reason=reason)
+    return CallEvent(CallEventType.MISSED, call, reason=reason)
+
+
+def _called_in(channel: Channel) -> bool:
+    """Whether a leg is the one its call came in on: a call has exactly one."""
+    if channel.direction is not None:
+        return channel.direction == "inbound"
+    return channel.user_id is None
 
 
 def _transitions(old: Call | None, new: Call) -> Iterable[CallEvent]:
