@@ -44,6 +44,7 @@ from custom_components.basix_cti.cti.errors import (
     AuthenticationError,
     CannotConnectError,
     ConnectionLimitError,
+    ConnectionTakenOverError,
     ConnectTimeoutError,
     CtiError,
     ProtocolError,
@@ -501,7 +502,7 @@ async def test_only_garbage_is_a_protocol_error(
         (1008, b"Unauthorized", None, AuthenticationError),
         (4029, b"", None, ConnectionLimitError),
         (1008, b"Connection LIMIT reached", None, ConnectionLimitError),
-        (4000, b"replaced", None, ConnectionLimitError),
+        (4000, b"replaced", None, ConnectionTakenOverError),
         (1000, b"", "Too many connections for this user", ConnectionLimitError),
         (1000, b"", "unauthorized: bad api token", AuthenticationError),
         (1000, b"", "welcome", CannotConnectError),
@@ -768,6 +769,184 @@ async def test_run_twice_at_once_is_refused(endpoint: Any, session: aiohttp.Clie
     await client.close()
     await task
     assert recorder.transitions[-1] == (False, "closed")
+
+
+def by_attempt(endpoint_ref: list[Endpoint], *behaviours: Behaviour) -> Behaviour:
+    """The n-th request is answered by the n-th behaviour; the last one answers the rest."""
+
+    async def behave(request: web.Request) -> web.StreamResponse:
+        attempt = len(endpoint_ref[0].requests)
+        return await behaviours[min(attempt, len(behaviours)) - 1](request)
+
+    return behave
+
+
+AUTH_WORDS_CLOSE = {"code": 1008, "message": b"Unauthorized"}
+
+
+async def test_auth_words_once_are_retried_not_final(
+    endpoint: Any, session: aiohttp.ClientSession
+) -> None:
+    notice = (Atom("system_msg"), "Authentication service maintenance")
+    server = await serve(
+        endpoint,
+        lambda ref: by_attempt(
+            ref,
+            frames_then_close(ref, [notice], code=1000),
+            frames_then_close(ref, [FIELD_SPEC, SNAPSHOT]),
+        ),
+    )
+    recorder = Recorder()
+    client = make_client(session, make_config(server.url), recorder)
+    task = asyncio.create_task(client.run())
+    await recorder.until(lambda: client.connected or task.done())
+    assert not task.done()  # a notice that only sounds like a refusal is not the end
+    down, up = recorder.transitions
+    assert not down[0]
+    assert "retrying" in (down[1] or "")
+    assert up == (True, None)
+    await client.close()
+    await task
+
+
+@pytest.mark.parametrize(
+    ("with_data", "requests"),
+    [
+        ([False], 3),  # refused in words three times in a row: believed
+        ([True, False], 3),  # revoked mid-session, then refused twice more on reconnect
+        ([False, True, False], 4),  # data in between: the count starts over
+    ],
+)
+async def test_auth_words_end_run_when_they_repeat_without_data(
+    endpoint: Any, session: aiohttp.ClientSession, with_data: list[bool], requests: int
+) -> None:
+    server = await serve(
+        endpoint,
+        lambda ref: by_attempt(
+            ref,
+            *(
+                frames_then_close(ref, [FIELD_SPEC, SNAPSHOT] if data else [], **AUTH_WORDS_CLOSE)
+                for data in with_data
+            ),
+        ),
+    )
+    recorder = Recorder()
+    client = make_client(session, make_config(server.url), recorder)
+    with pytest.raises(AuthenticationError) as info:
+        await asyncio.wait_for(client.run(), 5)
+    assert_clean_error(info.value)
+    assert len(server.requests) == requests
+    assert info.value.close_code == 1008
+    assert recorder.transitions[-1] == (False, str(info.value))
+    assert client.last_error is info.value
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "notice", "error"),
+    [
+        (1008, "connection limit: not allowed", None, ConnectionLimitError),
+        (1008, "Unauthorized", "connection limit reached", ConnectionLimitError),
+        (1000, "", "Too many connections: access denied", ConnectionLimitError),
+        (4000, "unauthorized", None, ConnectionTakenOverError),
+        (1001, "restart: maximum uptime reached", None, CannotConnectError),
+        (1000, "", "quota exceeded, not allowed", CannotConnectError),
+        (4003, "connection limit", None, AuthenticationError),
+    ],
+)
+def test_limit_words_before_auth_words_and_no_over_broad_words(
+    code: int, reason: str, notice: str | None, error: type[CtiError]
+) -> None:
+    classified = client_module._classify_close(make_config(), code, reason, notice)
+    assert type(classified) is error
+
+
+async def test_last_error_is_cleared_once_connected(
+    endpoint: Any, session: aiohttp.ClientSession
+) -> None:
+    server = await serve(
+        endpoint,
+        lambda ref: by_attempt(
+            ref,
+            frames_then_close(ref, [], code=4029),
+            frames_then_close(ref, [FIELD_SPEC, SNAPSHOT]),
+        ),
+    )
+    recorder = Recorder()
+    seen: list[CtiError | None] = []
+
+    def on_connection(connected: bool, reason: str | None) -> None:
+        seen.append(client.last_error)
+        recorder.on_connection(connected, reason)
+
+    client = CtiClient(
+        session,
+        make_config(server.url),
+        recorder.on_message,
+        on_connection,
+        backoff_min=0.01,
+        backoff_max=0.05,
+    )
+    task = asyncio.create_task(client.run())
+    await recorder.until(lambda: client.connected)
+    await client.close()
+    await task
+    assert [up for up, _ in recorder.transitions] == [False, True, False]
+    assert isinstance(seen[0], ConnectionLimitError)
+    assert seen[1:] == [None, None]  # the closed connection is not blamed on the old limit
+
+
+@pytest.mark.parametrize(("healthy_after", "expected"), [(60.0, [1, 2, 3, 4]), (0.0, [1, 1, 1, 1])])
+async def test_backoff_resets_only_after_a_long_connection(
+    *,
+    endpoint: Any,
+    session: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    healthy_after: float,
+    expected: list[int],
+) -> None:
+    monkeypatch.setattr(client_module, "HEALTHY_AFTER", healthy_after)
+    server = await serve(
+        endpoint, lambda ref: frames_then_close(ref, [FIELD_SPEC, SNAPSHOT], code=1000)
+    )
+    recorder = Recorder()
+    client = make_client(session, make_config(server.url), recorder)
+    failures: list[int] = []
+    backoff_delay = client._backoff_delay
+
+    def spy(count: int, retry_after: float | None) -> float:
+        failures.append(count)
+        return backoff_delay(count, retry_after)
+
+    monkeypatch.setattr(client, "_backoff_delay", spy)
+    task = asyncio.create_task(client.run())
+    await eventually(lambda: len(failures) >= 4)
+    await client.close()
+    await task
+    # A snapshot then an immediate close is no healthy connection: the backoff keeps growing.
+    assert failures[:4] == expected
+    assert recorder.snapshots() >= 4
+
+
+async def test_connection_changes_are_logged_at_debug_only(
+    endpoint: Any, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await serve(
+        endpoint,
+        lambda ref: by_attempt(
+            ref,
+            frames_then_close(ref, [FIELD_SPEC, SNAPSHOT], code=1011),
+            frames_then_close(ref, [FIELD_SPEC, SNAPSHOT], code=4001),
+        ),
+    )
+    client = make_client(session, make_config(server.url, api_user="admin"), Recorder())
+    with pytest.raises(AuthenticationError):
+        await asyncio.wait_for(client.run(), 5)
+    ours = [r for r in caplog.records if r.name == client_module.__name__]
+    # Home Assistant's layer tells the user; the library must not say it twice.
+    assert not [r.getMessage() for r in ours if r.levelno == logging.INFO]
+    debug = " | ".join(r.getMessage() for r in ours if r.levelno == logging.DEBUG)
+    for said in ("Connected to", "reconnecting in", "Reconnected to", "Giving up on"):
+        assert said in debug
 
 
 def test_backoff_grows_with_full_jitter_and_caps() -> None:

@@ -5,13 +5,15 @@ frame is decoded (`etf`), parsed (`protocol.Parser`) and handed to `on_message` 
 frames that do not decode are reported once per interval and skipped. When the connection ends
 the client reconnects with exponential backoff and full jitter; every new connection starts with
 a fresh snapshot, so its owner's state is whole again after each reconnect. A refused token ends
-`run()` with `AuthenticationError`: retrying it would only hammer the PBX.
+`run()` with `AuthenticationError`: retrying it would only hammer the PBX. Connection changes are
+logged at DEBUG only: the owner tells the user (once down, once back).
 
 `check_connection()` is the one-shot form the config flow uses to test credentials.
 
 How the server reports a refused token or a full connection limit is not documented (see
 protocol.md, "Connection"): an HTTP status on the upgrade, a close code with a reason, or a
-`system_msg` right before the close are all understood, by code and by keyword.
+`system_msg` right before the close are all understood, by code and by keyword. Only a status or
+a close code proves a refused token; words alone must repeat before `run()` believes them.
 
 The API token never leaves this module except in the `Authorization` header (and the documented
 `api_token` query parameter when an API user is configured): URLs are logged redacted, and every
@@ -40,6 +42,7 @@ from .errors import (
     AuthenticationError,
     CannotConnectError,
     ConnectionLimitError,
+    ConnectionTakenOverError,
     ConnectTimeoutError,
     CtiError,
     ProtocolError,
@@ -55,7 +58,13 @@ WS_PATH = "/basix/api/ws_cti"
 REDACTED = "**REDACTED**"
 
 # A connection that lived this long was healthy: the next reconnect starts from backoff_min.
+# A snapshot alone proves nothing: a server that sends one and closes at once would otherwise be
+# reconnected to (and send its whole PBX) every second, forever.
 HEALTHY_AFTER = 60.0
+# Attempts in a row (no data in between) whose close only *sounds* like a refused token before
+# run() gives up: server wording is unknown, and a one-off ("authentication service maintenance")
+# must not end in a reauth flow, while a real revocation still does.
+AUTH_WORDS_ATTEMPTS = 3
 # The close handshake with a healthy server takes milliseconds; a stalled one must not hold a
 # reconnect (or Home Assistant's shutdown) for aiohttp's default 10 s.
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
@@ -77,15 +86,8 @@ AUTH_KEYWORDS = (
     "credential",
     "access denied",
     "permission denied",
-    "not allowed",
 )
-LIMIT_KEYWORDS = (
-    "limit",
-    "too many",
-    "exceeded",
-    "maximum",
-    "max connections",
-)
+LIMIT_KEYWORDS = ("limit", "too many", "max connections")
 REPLACED_KEYWORDS = ("replaced", "taken over", "another connection", "newer connection")
 # Close codes: 4xxx mirrors HTTP (4001/4401 unauthorized, 4003/4403 forbidden, 4029/4429 too
 # many); 4000 is the code a forced connection's victim is closed with.
@@ -294,6 +296,7 @@ class _Ending:
 
     error: CtiError
     healthy: bool = False
+    had_data: bool = False
 
 
 def _auth_error(
@@ -327,8 +330,8 @@ def _limit_error(
 
 def _replaced_error(
     config: CtiConfig, how: str, *, close_code: int | None = None
-) -> ConnectionLimitError:
-    return ConnectionLimitError(
+) -> ConnectionTakenOverError:
+    return ConnectionTakenOverError(
         f"Another client using app name {config.app_name!r} took this connection over ({how}): "
         "the PBX allows 2 connections per user and app name and closes the oldest for a 'forced' "
         "newcomer. Give each client its own app name",
@@ -346,29 +349,44 @@ def _matches(text: str | None, keywords: tuple[str, ...]) -> bool:
 def _classify_close(
     config: CtiConfig, code: int | None, reason: str | None, notice: str | None
 ) -> CtiError:
-    """Name why the server closed the connection, from its close code, reason and last notice."""
+    """Name why the server closed the connection, from its close code, reason and last notice.
+
+    Codes decide first. Then the words of the reason and of a recent notice: a takeover or a
+    limit in either wins over a refused token, as the wrong guess there is the permanent one
+    ("connection limit: unauthorized app" is a limit). An `AuthenticationError` from words alone
+    carries no auth close code: see `_proves_auth`.
+    """
     reason = config.redact(reason) if reason else None
     notice = config.redact(notice) if notice else None
     said = f": {reason!r}" if reason else ""
     how = f"close code {code}{said}" if code is not None else f"connection closed{said}"
-    if code in AUTH_CLOSE_CODES or _matches(reason, AUTH_KEYWORDS):
+    if code in AUTH_CLOSE_CODES:
         return _auth_error(config, how, close_code=code)
-    if code in REPLACED_CLOSE_CODES or _matches(reason, REPLACED_KEYWORDS):
+    if code in REPLACED_CLOSE_CODES:
         return _replaced_error(config, how, close_code=code)
-    if code in LIMIT_CLOSE_CODES or _matches(reason, LIMIT_KEYWORDS):
+    if code in LIMIT_CLOSE_CODES:
         return _limit_error(config, how, close_code=code)
-    # The close itself says nothing; a system_msg right before it may.
+    texts = [(reason, how)]
     if notice is not None:
         how = f"{how} after the notice {notice!r}"
-        if _matches(notice, AUTH_KEYWORDS):
-            return _auth_error(config, how, close_code=code)
-        if _matches(notice, REPLACED_KEYWORDS):
-            return _replaced_error(config, how, close_code=code)
-        if _matches(notice, LIMIT_KEYWORDS):
-            return _limit_error(config, how, close_code=code)
+        texts.append((notice, how))
+    makers: tuple[tuple[tuple[str, ...], Callable[..., CtiError]], ...] = (
+        (REPLACED_KEYWORDS, _replaced_error),
+        (LIMIT_KEYWORDS, _limit_error),
+        (AUTH_KEYWORDS, _auth_error),
+    )
+    for keywords, make in makers:
+        for text, told in texts:
+            if _matches(text, keywords):
+                return make(config, told, close_code=code)
     return CannotConnectError(
         f"The PBX at {config.host} closed the connection ({how})", close_code=code
     )
+
+
+def _proves_auth(error: AuthenticationError) -> bool:
+    """Whether a status or close code (not just words) says the token was refused."""
+    return error.status in (401, 403) or error.close_code in AUTH_CLOSE_CODES
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -474,6 +492,16 @@ class CtiClient:
     fails with a reason different from the last one reported (so a limit or a refused token is
     surfaced even when no connection was ever up). Both callbacks must not block; an exception
     in one is logged and does not end the connection.
+
+    A refused token ends `run()` with `AuthenticationError` only when it is certain: HTTP 401 or
+    403 on the upgrade, or a close code in `AUTH_CLOSE_CODES`. A close whose reason or preceding
+    notice merely sounds like one is retried like any failure, and believed only after
+    `AUTH_WORDS_ATTEMPTS` such closes in a row with no data in between.
+
+    Reconnects back off exponentially with full jitter. The backoff starts again from
+    `backoff_min` only after a connection that lived `HEALTHY_AFTER` seconds and was not ended
+    by the connection limit or a takeover (two forced clients would take turns evicting each
+    other): a server that sends its snapshot and closes at once is not retried every second.
     """
 
     def __init__(
@@ -561,8 +589,8 @@ class CtiClient:
 
         Returns when `close()` is called; re-raises an outside cancellation after cleaning up.
         Raises `AuthenticationError` when the PBX refuses the credentials (first connect or
-        reconnect). Every other failure is retried with backoff and reported via
-        `on_connection` and `stats.last_error`.
+        reconnect; see the class docstring for when a refusal counts). Every other failure is
+        retried with backoff and reported via `on_connection` and `stats.last_error`.
         """
         if self._run_task is not None:
             raise RuntimeError("CtiClient.run() is already running")
@@ -570,16 +598,27 @@ class CtiClient:
         assert task is not None  # run() is always awaited inside a task
         self._run_task = task
         failures = 0
+        auth_words = 0  # closes in a row that only sounded like a refused token
         try:
             while not self._closed:
                 ending = await self._connection()
+                error = ending.error
+                if isinstance(error, AuthenticationError) and not _proves_auth(error):
+                    auth_words = 1 if ending.had_data else auth_words + 1
+                    if auth_words < AUTH_WORDS_ATTEMPTS:
+                        ending.error = CannotConnectError(
+                            f"{error} (said in words only: retrying in case it was temporary)",
+                            close_code=error.close_code,
+                        )
+                else:
+                    auth_words = 0
                 self._note_ending(ending)
                 if isinstance(ending.error, AuthenticationError):
-                    _LOGGER.info("Giving up on %s: %s", self._config.redacted_url(), ending.error)
+                    _LOGGER.debug("Giving up on %s: %s", self._config.redacted_url(), ending.error)
                     raise ending.error
                 failures = 1 if ending.healthy else failures + 1
                 delay = self._backoff_delay(failures, ending.error.retry_after)
-                self._log_retry(ending, delay, first=failures == 1)
+                self._log_retry(ending, delay)
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if self._closed and task.cancelling() <= self._close_cancels:
@@ -602,10 +641,8 @@ class CtiClient:
             delay = max(delay, min(retry_after, self._backoff_max))
         return delay
 
-    def _log_retry(self, ending: _Ending, delay: float, *, first: bool) -> None:
-        level = logging.INFO if first else logging.DEBUG
-        _LOGGER.log(
-            level,
+    def _log_retry(self, ending: _Ending, delay: float) -> None:
+        _LOGGER.debug(
             "Connection to %s ended (%s); reconnecting in %.1f s",
             self._config.redacted_url(),
             ending.error,
@@ -712,12 +749,11 @@ class CtiClient:
             "with" if got_snapshot else "without",
             close_code,
         )
-        # A takeover by another client delivers a snapshot too; resetting the backoff after it
-        # would let two forced clients kick each other out every second.
-        healthy = lived >= HEALTHY_AFTER or (
-            got_snapshot and not isinstance(ending_error, ConnectionLimitError)
-        )
-        return _Ending(ending_error, healthy=healthy)
+        # A takeover by another client ends a connection that was fine until then; resetting
+        # the backoff after it would let two forced clients kick each other out every second.
+        healthy = lived >= HEALTHY_AFTER and not isinstance(ending_error, ConnectionLimitError)
+        # Connected means the PBX sent data (see _announce_connected), not just a notice.
+        return _Ending(ending_error, healthy=healthy, had_data=self._connected)
 
     def _handle_frame(self, data: bytes) -> list[Message]:
         """Decode and parse one binary frame; hand its messages to the owner, in order."""
@@ -750,10 +786,13 @@ class CtiClient:
         # see one refusal then, not a connection that flaps up and down at every retry.
         if self._ever_connected:
             self.stats.reconnects += 1
-            _LOGGER.info("Reconnected to %s", self._config.redacted_url())
+            _LOGGER.debug("Reconnected to %s", self._config.redacted_url())
         else:
-            _LOGGER.info("Connected to %s", self._config.redacted_url())
+            _LOGGER.debug("Connected to %s", self._config.redacted_url())
         self._ever_connected = True
+        # The error of an earlier ending no longer describes this connection: an owner looking
+        # at last_error when it later ends with "closed" must not see a stale limit.
+        self._last_error = None
         self._set_connected(True, None)
 
     def _decode_failed(self, data: bytes, reason: str, offset: int) -> None:

@@ -58,6 +58,14 @@ class ConnectionLimitError(CtiError):
     """
 
 
+class ConnectionTakenOverError(ConnectionLimitError):
+    """Another client with the same app name took this connection's place (`forced`).
+
+    Turning on `forced` here too would only have the two push each other out in turn; each
+    client needs its own app name.
+    """
+
+
 class CannotConnectError(CtiError):
     """The PBX could not be reached: name resolution, TCP, TLS or an unexpected HTTP answer."""
 
