@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceEntry
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import BasixConfigEntry, BasixCoordinator
-from .cti.client import check_connection
+from .coordinator import BasixConfigEntry, BasixCoordinator, device_identifier, issue_ids
 from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> bool:
-    """Check that the PBX answers, then keep a live connection to it."""
+    """Connect to the PBX, wait for its first snapshot, then create the entities."""
     coordinator = BasixCoordinator(hass, entry)
-    session = async_get_clientsession(hass, verify_ssl=coordinator.config.verify_tls)
     try:
-        await check_connection(session, coordinator.config)
+        await coordinator.async_connect()
     except AuthenticationError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
@@ -30,7 +28,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> boo
             translation_placeholders={"domain": coordinator.config.domain},
         ) from err
     except ConnectionLimitError as err:
-        coordinator.connection_limited(err)
+        coordinator.async_raise_limit_issue(err)
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="connection_limit",
@@ -54,26 +52,29 @@ async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> boo
         configuration_url=coordinator.portal_url,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    coordinator.async_start()
-
-    async def close(_: Event) -> None:
-        await coordinator.client.close()
-
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close))
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> bool:
-    """Close the connection (through the entry's unload callbacks) and drop the entities."""
+    """Close the connection first, so that nothing reaches entities being removed."""
+    await entry.runtime_data.async_shutdown()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> None:
+    """A removed entry takes its repair issues with it, even one never loaded."""
+    for issue_id in issue_ids(entry):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: BasixConfigEntry, device: DeviceEntry
 ) -> bool:
     """Let a user remove the device of a user the PBX no longer reports, never a current one."""
+    if device_identifier(entry) in device.identifiers:
+        return False
+    if entry.state is not ConfigEntryState.LOADED:
+        return True
     coordinator = entry.runtime_data
-    current = {coordinator.device_identifier()} | {
-        coordinator.device_identifier(user_id) for user_id in coordinator.extensions
-    }
+    current = {coordinator.device_identifier(user_id) for user_id in coordinator.extensions}
     return not device.identifiers & current

@@ -11,8 +11,8 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.const import STATE_ON, EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.const import STATE_OFF, STATE_ON, EntityCategory
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
@@ -20,6 +20,9 @@ from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .entity import BasixEntity, BasixExtensionEntity, async_add_extension_entities
 
 PARALLEL_UPDATES = 0
+
+# Only a real state comes back after a restart; unavailable or unknown means "not known".
+RESTORABLE = {STATE_ON: True, STATE_OFF: False}
 
 CONNECTION = BinarySensorEntityDescription(
     key="connection",
@@ -96,8 +99,18 @@ class BasixExtensionBinarySensor(BasixExtensionEntity, BinarySensorEntity, Resto
     async def async_added_to_hass(self) -> None:
         """MWI only arrives when a box changes: keep the last state over a restart."""
         await super().async_added_to_hass()
+        if self.entity_description.is_on_fn(self.coordinator, self.extension) is not None:
+            return
         if (last := await self.async_get_last_state()) is not None:
-            self._restored = last.state == STATE_ON
+            self._restored = RESTORABLE.get(last.state)
+
+    @callback
+    @override
+    def _async_handle_update(self) -> None:
+        """Once the PBX has spoken, its word replaces the restored state for good."""
+        if self.entity_description.is_on_fn(self.coordinator, self.extension) is not None:
+            self._restored = None
+        super()._async_handle_update()
 
     @property
     @override

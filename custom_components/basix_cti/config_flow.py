@@ -145,6 +145,7 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**self._data, **user_input}
+            data[CONF_SCOPE_VALUE] = data.get(CONF_SCOPE_VALUE, "").strip()
             scoped = data[CONF_SCOPE] != ScopeKind.PBX
             if scoped and not data.get(CONF_SCOPE_VALUE):
                 errors[CONF_SCOPE_VALUE] = "scope_value_required"
@@ -192,7 +193,10 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **{k: v for k, v in user_input.items() if v != ""}}
+            # An emptied optional field is left out of the input: start without the API user,
+            # and keep the current token unless a new one was typed.
+            data = {k: v for k, v in entry.data.items() if k != CONF_API_USER} | user_input
+            data[CONF_API_TOKEN] = user_input.get(CONF_API_TOKEN) or entry.data[CONF_API_TOKEN]
             await self.async_set_unique_id(unique_id(data))
             self._abort_if_unique_id_mismatch(reason="wrong_pbx")
             if not (error := await self._async_test(data)):
@@ -209,7 +213,10 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_test(self, data: dict[str, Any]) -> str | None:
         """Connect as the entry would, up to the first snapshot; the form error, or None."""
-        config = cti_config(data)
+        try:
+            config = cti_config(data)
+        except ValueError:
+            return "invalid_server"
         session = async_get_clientsession(self.hass, verify_ssl=config.verify_tls)
         try:
             await check_connection(session, config, timeout=CONNECT_TIMEOUT)

@@ -7,6 +7,7 @@ and a delta reaches only the users it names.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,9 +36,15 @@ from .const import (
 )
 from .cti.calls import CallEvent, CallTracker
 from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
-from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
+from .cti.errors import (
+    AuthenticationError,
+    ConnectionLimitError,
+    ConnectionTakenOverError,
+    ConnectTimeoutError,
+    CtiError,
+)
 from .cti.export import to_json
-from .cti.models import USER, Message, Mwi, Snapshot
+from .cti.models import USER, Channel, Message, Mwi, Snapshot, User
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
 
@@ -48,6 +55,8 @@ type BasixConfigEntry = ConfigEntry[BasixCoordinator]
 # Reconnect delays (seconds): from quick for a blip to five minutes for a PBX that is down.
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 300.0
+# How long set-up waits for the PBX's first snapshot before trying again later.
+CONNECT_TIMEOUT = 30.0
 MESSAGE_LOG_SIZE = 50
 CONNECTION_LOG_SIZE = 20
 
@@ -59,7 +68,6 @@ class Extension:
     user_id: str
     name: str
     extension: str | None
-    avatar_url: str | None = None
 
 
 def cti_config(data: dict[str, Any], options: dict[str, Any] | None = None) -> CtiConfig:
@@ -81,7 +89,7 @@ class BasixCoordinator:
     """Owns the ws_cti connection of one config entry and fans its changes out per user."""
 
     def __init__(self, hass: HomeAssistant, entry: BasixConfigEntry) -> None:
-        """Prepare the state; `async_start` opens the connection."""
+        """Prepare the state; `async_connect` opens the connection."""
         self.hass = hass
         self.entry = entry
         self.config = cti_config(dict(entry.data), dict(entry.options))
@@ -108,6 +116,7 @@ class BasixCoordinator:
         self._call_listeners: dict[str, set[Callable[[CallEvent], None]]] = {}
         self._extension_listeners: set[Callable[[list[Extension]], None]] = set()
         self._users_from_server = False
+        self._ready: asyncio.Future[None] = hass.loop.create_future()
 
     @property
     def hub_name(self) -> str:
@@ -123,21 +132,45 @@ class BasixCoordinator:
         host = server.removeprefix("wss://").split("/", 1)[0]
         return f"https://{host}/basix/"
 
-    @callback
-    def async_start(self) -> None:
-        """Keep the connection open in the background for as long as the entry is loaded."""
+    async def async_connect(self) -> None:
+        """Open the connection, and return once the PBX has sent its first snapshot.
+
+        The one connection then stays open in the background for as long as the entry is
+        loaded. If the first attempt fails, its error is raised (and the connection closed), so
+        that set-up can tell a refused token (reauth) from a PBX out of reach (retry later).
+        """
+        self._ready = self.hass.loop.create_future()
         self.entry.async_create_background_task(
             self.hass, self._async_run(), f"{DOMAIN} {self.config.domain}"
         )
-        self.entry.async_on_unload(self.client.close)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self._ready
+        except TimeoutError as err:
+            await self.client.close()
+            raise ConnectTimeoutError(
+                f"{self.hub_name} sent no snapshot within {CONNECT_TIMEOUT:.0f} s"
+            ) from err
+        except BaseException:
+            await self.client.close()
+            raise
 
     async def _async_run(self) -> None:
         try:
             await self.client.run()
         except AuthenticationError as err:
+            if not self._ready.done():
+                self._ready.set_exception(err)
+                return
             _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
             self._set_connected(False, str(err))
             self.entry.async_start_reauth(self.hass)
+
+    async def async_shutdown(self) -> None:
+        """Close the connection for good, and drop the issues that were about it."""
+        await self.client.close()
+        for issue_id in self._issue_ids:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
     @callback
     def async_add_listener(
@@ -176,9 +209,16 @@ class BasixCoordinator:
 
     @callback
     def _handle_connection(self, connected: bool, reason: str | None) -> None:
+        if self.client.closed or self.hass.is_stopping:
+            # Unloading or shutting down: the states stay as they were (and are restored so).
+            return
+        error = self.client.last_error
+        if not connected and error is not None and not self._ready.done():
+            self._ready.set_exception(error)
+            return
         self._set_connected(connected, reason)
-        if not connected and (error := self.client.last_error) is not None:
-            self.connection_limited(error)
+        if error is not None and not connected:
+            self.async_raise_limit_issue(error)
 
     @callback
     def _set_connected(self, connected: bool, reason: str | None) -> None:
@@ -190,7 +230,8 @@ class BasixCoordinator:
             if self._was_connected:
                 _LOGGER.info("Connection to %s restored", self.hub_name)
             self._was_connected = True
-            ir.async_delete_issue(self.hass, DOMAIN, self._limit_issue_id)
+            for issue_id in self._issue_ids:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         else:
             _LOGGER.info("Lost connection to %s (%s); reconnecting", self.hub_name, reason)
         for listeners in self._user_listeners.values():
@@ -198,30 +239,47 @@ class BasixCoordinator:
                 update()
 
     @callback
-    def connection_limited(self, err: CtiError) -> None:
-        """Raise a repair issue when the connection limit keeps us out and takeover is off."""
-        if not isinstance(err, ConnectionLimitError) or self.config.forced:
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._limit_issue_id,
-            is_fixable=True,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="connection_limit",
-            translation_placeholders={"app_name": self.config.app_name, "pbx": self.hub_name},
-            data={"entry_id": self.entry.entry_id},
-        )
+    def async_raise_limit_issue(self, error: CtiError) -> None:
+        """Tell the user when the PBX's connection limit keeps Home Assistant out.
+
+        Pushed out by another application that takes over with `forced`: only a unique
+        application name helps (turning takeover on here too would have the two push each
+        other out in turn). Refused at the limit with takeover off: offer to turn it on.
+        """
+        placeholders = {"app_name": self.config.app_name, "pbx": self.hub_name}
+        if isinstance(error, ConnectionTakenOverError):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_ids[1],
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="connection_taken_over",
+                translation_placeholders=placeholders,
+            )
+        elif isinstance(error, ConnectionLimitError) and not self.config.forced:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_ids[0],
+                is_fixable=True,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="connection_limit",
+                translation_placeholders=placeholders,
+                data={"entry_id": self.entry.entry_id},
+            )
 
     @property
-    def _limit_issue_id(self) -> str:
-        return f"connection_limit_{self.entry.entry_id}"
+    def _issue_ids(self) -> tuple[str, str]:
+        return issue_ids(self.entry)
 
     @callback
     def _handle_message(self, message: Message) -> None:
         self.messages.append((datetime.now(UTC), message))
-        if isinstance(message, Snapshot) and message.entity == USER:
-            self._users_from_server = True
+        if isinstance(message, Snapshot):
+            self._users_from_server |= message.entity == USER
+            if not self._ready.done():
+                self._ready.set_result(None)
         delta = self.state.apply(message)
         if delta is None:
             return
@@ -256,33 +314,26 @@ class BasixCoordinator:
     def _update_extensions(self, delta: Delta) -> None:
         """Keep one device per user: from user records, or from what legs and MWI reveal."""
         if delta.entity == USER:
-            current = {
-                user.id: Extension(
-                    user_id=user.id,
-                    name=_display_name(user.label or user.name, user.extension, user.id),
-                    extension=user.extension,
-                    avatar_url=user.avatar_url,
-                )
-                for user in self.state.users.values()
-            }
-            gone = [user_id for user_id in self.extensions if user_id not in current]
+            if delta.snapshot:
+                gone = [user_id for user_id in self.extensions if user_id not in self.state.users]
+            else:
+                gone = [user.key for user in delta.removed if user.key in self.extensions]
             self._remove_extensions(gone)
             self._add_extensions(
-                [ext for user_id, ext in current.items() if self.extensions.get(user_id) != ext]
+                [_extension_of(user) for user in delta.upserted if isinstance(user, User)]
             )
             return
         if self._users_from_server:
             return
         # The older generation sends no users: a user is known by the legs and boxes naming them.
-        found: list[Extension] = []
+        found: dict[str, Extension] = {}
         for record in delta.upserted:
-            user_id = getattr(record, "user_id", None)
-            if user_id and user_id not in self.extensions:
-                user_name = getattr(record, "user_name", None)
-                found.append(
-                    Extension(user_id, _display_name(user_name, None, user_id), extension=None)
-                )
-        self._add_extensions(found)
+            if not isinstance(record, Channel | Mwi) or not (user_id := record.user_id):
+                continue
+            if user_id not in self.extensions:
+                name = record.user_name if isinstance(record, Channel) else None
+                found[user_id] = Extension(user_id, _display_name(name, None, user_id), None)
+        self._add_extensions(list(found.values()))
 
     def _add_extensions(self, extensions: list[Extension]) -> None:
         device_registry = dr.async_get(self.hass)
@@ -290,6 +341,8 @@ class BasixCoordinator:
         for extension in extensions:
             if extension.user_id not in self.extensions:
                 new.append(extension)
+            elif self.extensions[extension.user_id] == extension:
+                continue
             elif device := device_registry.async_get_device_by_identifier(
                 self.device_identifier(extension.user_id), self.entry.entry_id
             ):
@@ -314,8 +367,24 @@ class BasixCoordinator:
 
     def device_identifier(self, user_id: str | None = None) -> tuple[str, str]:
         """The device registry identifier of the PBX (None) or of one of its users."""
-        base = self.entry.unique_id or self.entry.entry_id
-        return (DOMAIN, base if user_id is None else f"{base}:{user_id}")
+        return device_identifier(self.entry, user_id)
+
+
+def issue_ids(entry: ConfigEntry) -> tuple[str, str]:
+    """The repair issues an entry may raise: refused at the limit, and taken over."""
+    return (f"connection_limit_{entry.entry_id}", f"connection_taken_over_{entry.entry_id}")
+
+
+def device_identifier(entry: ConfigEntry, user_id: str | None = None) -> tuple[str, str]:
+    """The device registry identifier of an entry's PBX (None) or of one of its users."""
+    base = entry.unique_id or entry.entry_id
+    return (DOMAIN, base if user_id is None else f"{base}:{user_id}")
+
+
+def _extension_of(user: User) -> Extension:
+    return Extension(
+        user.id, _display_name(user.label or user.name, user.extension, user.id), user.extension
+    )
 
 
 def _display_name(name: str | None, extension: str | None, user_id: str) -> str:

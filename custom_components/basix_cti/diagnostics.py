@@ -53,7 +53,7 @@ async def async_get_config_entry_diagnostics(
     """The connection, what the PBX told us, and the last messages, redacted."""
     coordinator = entry.runtime_data
     state = coordinator.state
-    return {
+    diagnostics: dict[str, Any] = {
         "config": async_redact_data(dict(entry.data), TO_REDACT_CONFIG),
         "options": dict(entry.options),
         "connection": {
@@ -78,6 +78,12 @@ async def async_get_config_entry_diagnostics(
             {"at": at.isoformat(), **_message(message)} for at, message in coordinator.messages
         ],
     }
+    # Error texts name the domain and API user (so that a user knows which entry is meant).
+    secrets = [entry.data.get(key) for key in TO_REDACT_CONFIG]
+    redacted: dict[str, Any] = _without(
+        diagnostics, [secret for secret in secrets if isinstance(secret, str) and secret]
+    )
+    return redacted
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -113,6 +119,19 @@ def _record(record: Record) -> dict[str, Any]:
 def _scrub(value: Any) -> Any:
     """Plain JSON, with any text that looks like a number or an address blanked out."""
     return _blank(to_json(value))
+
+
+def _without(value: Any, secrets: list[str]) -> Any:
+    """Replace every occurrence of the entry's own identifiers in any text."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {key: _without(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without(item, secrets) for item in value]
+    return value
 
 
 def _blank(value: Any) -> Any:

@@ -60,8 +60,13 @@ class BasixEntity(Entity):
         """
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.coordinator.async_add_listener(self.async_write_ha_state, self._user_id)
+            self.coordinator.async_add_listener(self._async_handle_update, self._user_id)
         )
+
+    @callback
+    def _async_handle_update(self) -> None:
+        """Write the new state; entities that restore a state also drop it here."""
+        self.async_write_ha_state()
 
 
 class BasixExtensionEntity(BasixEntity):
@@ -74,7 +79,6 @@ class BasixExtensionEntity(BasixEntity):
         extension: Extension,
     ) -> None:
         """Attach the entity to the device of `extension`."""
-        self.extension = extension
         self._user_id = extension.user_id
         super().__init__(coordinator, description)
         self._attr_device_info = DeviceInfo(
@@ -88,3 +92,9 @@ class BasixExtensionEntity(BasixEntity):
                 config_entry_id=coordinator.entry.entry_id,
             ),
         )
+        self._extension = extension
+
+    @property
+    def extension(self) -> Extension:
+        """The user as the PBX describes them now (an extension number may change)."""
+        return self.coordinator.extensions.get(self._extension.user_id, self._extension)

@@ -13,7 +13,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
@@ -132,14 +132,29 @@ class BasixExtensionSensor(BasixExtensionEntity, RestoreSensor):
     """A sensor of one extension."""
 
     entity_description: BasixExtensionSensorEntityDescription
+    # Every call with its details: useful in templates, too bulky for the recorder.
+    _unrecorded_attributes = frozenset({"calls"})
     _restored: StateType = None
 
     @override
     async def async_added_to_hass(self) -> None:
         """Restore what the PBX only sends on change (voicemail counts) across restarts."""
         await super().async_added_to_hass()
-        if self.entity_description.restore and (last := await self.async_get_last_sensor_data()):
-            self._restored = last.native_value  # type: ignore[assignment]
+        description = self.entity_description
+        known = description.value_fn(self.coordinator, self.extension) is not None
+        if not description.restore or known:
+            return
+        last = await self.async_get_last_sensor_data()
+        if last is not None and isinstance(last.native_value, int | float | str):
+            self._restored = last.native_value
+
+    @callback
+    @override
+    def _async_handle_update(self) -> None:
+        """Once the PBX has spoken, its value replaces the restored one for good."""
+        if self.entity_description.value_fn(self.coordinator, self.extension) is not None:
+            self._restored = None
+        super()._async_handle_update()
 
     @property
     @override

@@ -128,6 +128,18 @@ async def test_errors_then_recovery(
     assert result["step_id"] == "scope"
 
 
+@pytest.mark.parametrize(
+    "server", ["ftp://pbx.example.com", "user:pass@pbx.example.com", "pbx.example.com/?a=b"]
+)
+async def test_invalid_server(hass: HomeAssistant, simulator: SimulatorServer, server: str) -> None:
+    """A server field the client cannot use says so, instead of failing the form."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**_user_input(simulator), CONF_SERVER: server}
+    )
+    assert result["errors"] == {"base": "invalid_server"}
+
+
 async def test_unexpected_error(hass: HomeAssistant, simulator: SimulatorServer) -> None:
     """A bug of ours shows "unknown" rather than a broken form, and logs the traceback."""
     flow_id = await _start(hass)
@@ -184,19 +196,21 @@ async def test_reconfigure(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
 
+    hass.config_entries.async_update_entry(
+        init_integration, data={**init_integration.data, CONF_API_USER: "old_api_user"}
+    )
     changed = {**_user_input(simulator), CONF_API_TOKEN: "", CONF_APP_NAME: "ha_office"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {**changed, CONF_SERVER: "ws://127.0.0.1:9"}
     )
     assert result["errors"] == {"base": "cannot_connect"}
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**changed, CONF_API_USER: ""}
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert init_integration.data[CONF_APP_NAME] == "ha_office"
     assert init_integration.data[CONF_API_TOKEN] == TOKEN
+    assert CONF_API_USER not in init_integration.data  # an emptied field is cleared
     await hass.async_block_till_done()
 
     result = await init_integration.start_reconfigure_flow(hass)

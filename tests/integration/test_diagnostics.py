@@ -62,3 +62,19 @@ async def test_diagnostics(
     assert diagnostics == snapshot(
         exclude=props("at", "connected_since", "bytes", "frames", "messages", "server", "key")
     )
+
+
+async def test_diagnostics_after_refused_token(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    simulator: SimulatorServer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Error texts name the domain for the user; diagnostics still do not."""
+    simulator.revoke_token("other")
+    await wait_for(hass, lambda: not init_integration.runtime_data.connected, within=10)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    history = diagnostics["connection"]["history"]
+    assert history[-1]["connected"] is False
+    assert "refused" in history[-1]["reason"]
+    assert PBX_DOMAIN not in json.dumps(diagnostics, ensure_ascii=False)

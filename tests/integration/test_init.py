@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from unittest.mock import patch
+
 import aiohttp
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
@@ -191,6 +194,48 @@ async def test_remove_device_only_when_gone(
     assert await async_remove_config_entry_device(hass, init_integration, stale)
 
 
+async def test_setup_silent_pbx_retries(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """A PBX that accepts the connection but sends nothing is retried, and not left connected."""
+    simulator.stall(True)
+    config_entry.add_to_hass(hass)
+    with patch("custom_components.basix_cti.coordinator.CONNECT_TIMEOUT", 0.3):
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    await wait_for(hass, lambda: not simulator.connections)
+
+
+async def test_shutdown_keeps_states(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """While Home Assistant stops, a closing connection does not make entities unavailable.
+
+    Otherwise "unavailable" is what gets saved, and voicemail would come back unknown.
+    """
+    voicemail = entity_id(hass, "binary_sensor", "voicemail", "1002")
+    assert hass.states.get(voicemail).state == "on"
+    hass.set_state(CoreState.stopping)
+    try:
+        await simulator.drop_connections()
+        await asyncio.sleep(0.2)
+        await hass.async_block_till_done()
+        assert hass.states.get(voicemail).state == "on"
+    finally:
+        hass.set_state(CoreState.running)
+
+
+async def test_one_connection_through_reloads(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """Set-up opens one connection (no separate probe), and a reload leaves exactly one."""
+    assert len(simulator.connections) == 1
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(hass, lambda: len(simulator.connections) == 1)
+    assert init_integration.runtime_data.connected
+
+
 async def test_pushed_out_at_runtime_raises_issue(
     hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
 ) -> None:
@@ -200,10 +245,29 @@ async def test_pushed_out_at_runtime_raises_issue(
             f"{simulator.url}/basix/api/ws_cti?app_name=home_assistant&full_events=true&forced=true"
         )
         others = [await session.ws_connect(url, headers=basic_auth()) for _ in range(2)]
-        issue_id = f"connection_limit_{init_integration.entry_id}"
+        issue_id = f"connection_taken_over_{init_integration.entry_id}"
         await wait_for(hass, lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id))
+        # Turning takeover on here too would only start a tug of war: nothing to "fix".
+        assert not ir.async_get(hass).async_get_issue(DOMAIN, issue_id).is_fixable
         assert hass.states.get(entity_id(hass, "binary_sensor", "connection")).state == "off"
         for ws in others:
             await ws.close()
     await wait_for(hass, lambda: init_integration.runtime_data.connected, within=10)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_unload_leaves_no_issue(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """An entry that is unloaded (or removed) takes its repair issue with it."""
+    async with aiohttp.ClientSession() as session:
+        url = f"{simulator.url}/basix/api/ws_cti?app_name=home_assistant&full_events=true"
+        others = [await session.ws_connect(url, headers=basic_auth()) for _ in range(2)]
+        config_entry.add_to_hass(hass)
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        assert ir.async_get(hass).issues
+        assert await hass.config_entries.async_remove(config_entry.entry_id)
+        await hass.async_block_till_done()
+        assert not ir.async_get(hass).issues
+        for ws in others:
+            await ws.close()

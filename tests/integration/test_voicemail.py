@@ -55,6 +55,19 @@ async def test_restored_until_the_pbx_says_otherwise(
     await wait_for(hass, lambda: hass.states.get(count).state == "0")
 
 
+async def test_unavailable_is_not_restored_as_off(
+    hass: HomeAssistant, pbx: Pbx, config_entry: MockConfigEntry
+) -> None:
+    """A state saved while unavailable says nothing: it comes back unknown, not off."""
+    del pbx.mwi["1001"]
+    quiet = _register(hass, "binary_sensor", "1001", "voicemail", "yamada_voicemail")
+    mock_restore_cache_with_extra_data(hass, [(State(quiet, "unavailable"), {})])
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await wait_for(hass, lambda: hass.states.get(quiet))
+    assert hass.states.get(quiet).state == "unknown"
+
+
 async def test_count_is_disabled_by_default(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
