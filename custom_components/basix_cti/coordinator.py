@@ -159,12 +159,20 @@ class BasixCoordinator:
         try:
             await self.client.run()
         except AuthenticationError as err:
-            if not self._ready.done():
-                self._ready.set_exception(err)
+            if not self._set_up:
+                # Set-up is failing on it already (ConfigEntryAuthFailed starts the reauth).
+                if not self._ready.done():
+                    self._ready.set_exception(err)
                 return
             _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
             self._set_connected(False, str(err))
             self.entry.async_start_reauth(self.hass)
+
+    @property
+    def _set_up(self) -> bool:
+        """Whether the first snapshot arrived, so that set-up succeeded."""
+        ready = self._ready
+        return ready.done() and not ready.cancelled() and ready.exception() is None
 
     async def async_shutdown(self) -> None:
         """Close the connection for good, and drop the issues that were about it."""

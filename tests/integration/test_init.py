@@ -46,13 +46,18 @@ async def test_setup_and_unload(
 
 
 async def test_setup_refused_token_starts_reauth(
-    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    simulator: SimulatorServer,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A token the PBX refuses at start-up asks the user for a new one."""
     simulator.revoke_token("other")
     config_entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    # Said once, by Home Assistant's set-up error, not again by the connection task.
+    assert not [r for r in caplog.records if r.name == "custom_components.basix_cti"]
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
 
@@ -192,6 +197,12 @@ async def test_remove_device_only_when_gone(
         config_entry_id=init_integration.entry_id, identifiers={(DOMAIN, f"{UNIQUE_ID}:9999")}
     )
     assert await async_remove_config_entry_device(hass, init_integration, stale)
+    hub = registry.async_get_device_by_identifier((DOMAIN, UNIQUE_ID), init_integration.entry_id)
+    assert hub is not None
+    assert not await async_remove_config_entry_device(hass, init_integration, hub)
+
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    assert await async_remove_config_entry_device(hass, init_integration, current)
 
 
 async def test_setup_silent_pbx_retries(
