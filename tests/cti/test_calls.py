@@ -224,3 +224,73 @@ def test_tolerates_what_the_simulator_never_sends() -> None:
 
     tracker.apply(state.apply(Snapshot(CHANNEL, ())))  # type: ignore[arg-type]
     assert tracker.phase_of("7") is CallPhase.IDLE
+
+
+def test_a_leg_that_arrives_answered_tells_the_whole_story() -> None:
+    """A leg first seen already answered announces the call, then its answer."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    answered = datetime(2026, 11, 22, 0, 1, tzinfo=UTC)
+    talking = _leg("a", direction="outbound", answered_at=answered)
+    assert _apply(tracker, state, talking, "CHANNEL_ANSWER") == ["incoming_call", "answered"]
+
+
+def test_answer_event_without_a_timestamp() -> None:
+    """CHANNEL_ANSWER alone is enough: the answer time is the state's, else now."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    assert _apply(tracker, state, _leg("a", direction="outbound"), "CHANNEL_CREATE") == [
+        "incoming_call"
+    ]
+    assert _apply(tracker, state, _leg("a", direction="outbound"), "CHANNEL_ANSWER") == ["answered"]
+    call = tracker.calls_of("7")[0]
+    assert call.phase is CallPhase.TALKING
+    assert call.answered_at is not None
+
+
+def _end(tracker: CallTracker, state: PbxState, leg: Channel) -> list[tuple[str, Any]]:
+    events, _ = tracker.apply(state.apply(Change(CHANNEL, leg, "CHANNEL_HANGUP")))  # type: ignore[arg-type]
+    return [(e.type.value, e.reason) for e in events]
+
+
+@pytest.mark.parametrize(
+    ("caller_then", "expected"),
+    [
+        ("calling", [("missed", EndReason.NO_ANSWER)]),
+        ("bridged", [("ended", EndReason.ANSWERED_ELSEWHERE)]),
+        ("voicemail", [("missed", EndReason.VOICEMAIL)]),
+        (None, [("missed", EndReason.CALLER_HUNG_UP)]),
+    ],
+)
+def test_unanswered_leg_waits_for_the_callers_next_move(
+    caller_then: str | None, expected: list[tuple[str, Any]]
+) -> None:
+    """The phone stops ringing first; where the caller's leg goes next says why."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    calling = ChannelState("calling", None, {}, ())
+    caller = _leg("caller", direction="inbound", user_id=None, state=calling)
+    _apply(tracker, state, caller, "CHANNEL_CREATE")
+    ringing = _leg("b", direction="outbound", other_uuid="caller", state=calling)
+    _apply(tracker, state, ringing, "CHANNEL_CREATE")
+
+    assert _end(tracker, state, ringing) == []  # not decided yet
+    if caller_then is None:
+        assert _end(tracker, state, caller) == expected
+    else:
+        moved = _leg(
+            "caller",
+            direction="inbound",
+            user_id=None,
+            state=ChannelState(caller_then, None, {}, ()),
+        )
+        events, _ = tracker.apply(state.apply(Change(CHANNEL, moved, "CHANNEL_APPLICATION")))  # type: ignore[arg-type]
+        assert [(e.type.value, e.reason) for e in events] == expected
+
+
+def test_unanswered_leg_without_a_caller_is_missed_at_once() -> None:
+    state = PbxState()
+    tracker = CallTracker(state)
+    ringing = _leg("b", direction="outbound")
+    _apply(tracker, state, ringing, "CHANNEL_CREATE")
+    assert _end(tracker, state, ringing) == [("missed", EndReason.NO_ANSWER)]
