@@ -129,11 +129,11 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the PBX and the API credentials, and try them."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**user_input, CONF_SCOPE: ScopeKind.PBX.value}
-            if not (error := await self._async_test(data)):
+            user_input = _cleaned(user_input)
+            errors = await self._async_try({**user_input, CONF_SCOPE: ScopeKind.PBX.value})
+            if not errors:
                 self._data = user_input
                 return await self.async_step_scope()
-            errors["base"] = error
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
@@ -144,8 +144,7 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask whether to follow the whole PBX or one user, then create the entry."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**self._data, **user_input}
-            data[CONF_SCOPE_VALUE] = data.get(CONF_SCOPE_VALUE, "").strip()
+            data = {**self._data, CONF_SCOPE_VALUE: "", **_cleaned(user_input)}
             scoped = data[CONF_SCOPE] != ScopeKind.PBX
             if scoped and not data.get(CONF_SCOPE_VALUE):
                 errors[CONF_SCOPE_VALUE] = "scope_value_required"
@@ -155,9 +154,8 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(unique_id(data))
                 self._abort_if_unique_id_configured()
                 # The credentials were tried on the whole PBX; a user scope is tried on its own.
-                if not scoped or not (error := await self._async_test(data)):
+                if not scoped or not (errors := await self._async_try(data)):
                     return self.async_create_entry(title=_title(data), data=data)
-                errors["base"] = error
         return self.async_show_form(
             step_id="scope",
             data_schema=self.add_suggested_values_to_schema(SCOPE_SCHEMA, user_input),
@@ -175,10 +173,9 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **user_input}
-            if not (error := await self._async_test(data)):
+            user_input = _cleaned(user_input)
+            if not (errors := await self._async_try({**entry.data, **user_input})):
                 return self.async_update_reload_and_abort(entry, data_updates=user_input)
-            errors["base"] = error
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=REAUTH_SCHEMA,
@@ -193,15 +190,15 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
+            user_input = _cleaned(user_input)
             # An emptied optional field is left out of the input: start without the API user,
             # and keep the current token unless a new one was typed.
             data = {k: v for k, v in entry.data.items() if k != CONF_API_USER} | user_input
             data[CONF_API_TOKEN] = user_input.get(CONF_API_TOKEN) or entry.data[CONF_API_TOKEN]
             await self.async_set_unique_id(unique_id(data))
             self._abort_if_unique_id_mismatch(reason="wrong_pbx")
-            if not (error := await self._async_test(data)):
+            if not (errors := await self._async_try(data)):
                 return self.async_update_reload_and_abort(entry, data=data)
-            errors["base"] = error
         suggested = {key: value for key, value in entry.data.items() if key != CONF_API_TOKEN}
         return self.async_show_form(
             step_id="reconfigure",
@@ -211,28 +208,36 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def _async_test(self, data: dict[str, Any]) -> str | None:
-        """Connect as the entry would, up to the first snapshot; the form error, or None."""
+    async def _async_try(self, data: dict[str, Any]) -> dict[str, str]:
+        """Connect as the entry would, up to the first snapshot; the form's errors, if any."""
+        if blank := [key for key in (CONF_SERVER, CONF_DOMAIN, CONF_APP_NAME) if not data[key]]:
+            return dict.fromkeys(blank, "required")
         try:
             config = cti_config(data)
         except ValueError:
-            return "invalid_server"
+            # Domain, token and app name are checked above: what is left is the server's form.
+            return {CONF_SERVER: "invalid_server"}
         session = async_get_clientsession(self.hass, verify_ssl=config.verify_tls)
         try:
             await check_connection(session, config, timeout=CONNECT_TIMEOUT)
         except AuthenticationError:
-            return "invalid_auth"
+            return {"base": "invalid_auth"}
         except ConnectionLimitError:
-            return "connection_limit"
+            return {"base": "connection_limit"}
         except ConnectTimeoutError:
-            return "timeout"
+            return {"base": "timeout"}
         except CtiError as err:
             _LOGGER.debug("Cannot connect to %s: %s", config.domain, err)
-            return "cannot_connect"
+            return {"base": "cannot_connect"}
         except Exception:
             _LOGGER.exception("Unexpected error while connecting to %s", config.domain)
-            return "unknown"
-        return None
+            return {"base": "unknown"}
+        return {}
+
+
+def _cleaned(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's text as meant: without the spaces a paste brings along."""
+    return {key: v.strip() if isinstance(v, str) else v for key, v in user_input.items()}
 
 
 class BasixOptionsFlow(OptionsFlowWithReload):

@@ -209,6 +209,7 @@ async def test_outgoing_call(hass: HomeAssistant, pbx: Pbx) -> None:
     state = await _until_state(hass, YAMADA, "dialing")
     assert state.attributes["direction"] == "outgoing"
     assert state.attributes["remote_number"] == "0120444444"
+    assert state.attributes["our_number"] is None  # only an incoming call dials one of ours
     pbx.answer(call)
     await _until_state(hass, YAMADA, "talking")
     pbx.hangup(call)

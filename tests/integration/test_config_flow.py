@@ -137,7 +137,22 @@ async def test_invalid_server(hass: HomeAssistant, simulator: SimulatorServer, s
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**_user_input(simulator), CONF_SERVER: server}
     )
-    assert result["errors"] == {"base": "invalid_server"}
+    assert result["errors"] == {CONF_SERVER: "invalid_server"}
+
+
+async def test_blank_and_padded_fields(hass: HomeAssistant, simulator: SimulatorServer) -> None:
+    """Blank text is "required"; spaces a paste brings along are not part of the value."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**_user_input(simulator), CONF_DOMAIN: "  ", CONF_APP_NAME: ""}
+    )
+    assert result["errors"] == {CONF_DOMAIN: "required", CONF_APP_NAME: "required"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**_user_input(simulator), CONF_API_TOKEN: f" {TOKEN}\n"}
+    )
+    assert result["step_id"] == "scope"
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_SCOPE: "pbx"})
+    assert result["data"][CONF_API_TOKEN] == TOKEN
 
 
 async def test_unexpected_error(hass: HomeAssistant, simulator: SimulatorServer) -> None:

@@ -6,7 +6,7 @@ problems on stderr. The API token is read from `BASIX_TOKEN` (keeps it out of sh
 `--token`, and never printed: every line written is scrubbed of it.
 
     BASIX_TOKEN=... python -m custom_components.basix_cti.cti monitor
-        --server bcs.brastel.com --domain example.com --scope user_extension=201
+        --server bcs.brastel.com --domain example.basix --scope user_extension=201
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument(
         "--server", required=True, help="HOST[:PORT] (wss) or a ws:// or wss:// URL"
     )
-    monitor.add_argument("--domain", required=True, help="the PBX domain, e.g. example.com")
+    monitor.add_argument("--domain", required=True, help="the PBX domain, e.g. example.basix")
     monitor.add_argument("--token", help=f"the API token (default: ${TOKEN_ENV})")
     monitor.add_argument("--api-user", help="API user, for the older query-parameter credentials")
     monitor.add_argument(

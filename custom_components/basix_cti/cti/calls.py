@@ -354,7 +354,9 @@ def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | 
     else:
         caller_number, caller_name = remote_number, remote_name
         called_number = channel.called_number
-    our_number = channel.target.address if channel.target else None
+    # The number of ours that was dialled: only an incoming call has one.
+    incoming = direction is CallDirection.INCOMING
+    our_number = channel.target.address if incoming and channel.target else None
     return Call(
         uuid=channel.uuid,
         user_id=user_id,
