@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 import struct
 import time
+import tracemalloc
 from typing import Any, Literal
 import zlib
 
@@ -223,10 +224,16 @@ VECTORS: list[tuple[str, bytes, Any]] = [
         ImproperList((1, 2), 3),
     ),
     ("LIST_EXT no elements", b"\x83l\x00\x00\x00\x00a\x05", 5),
+    (
+        "LIST_EXT chain of tails",
+        b"\x83l\x00\x00\x00\x01a\x01l\x00\x00\x00\x00l\x00\x00\x00\x02a\x02a\x03a\x04",
+        ImproperList((1, 2, 3), 4),
+    ),
     ("BINARY_EXT", b"\x83m\x00\x00\x00\x03abc", b"abc"),
     ("BIT_BINARY_EXT", b"\x83M\x00\x00\x00\x01\x03\xe0", BitBinary(b"\xe0", 3)),
     ("BIT_BINARY_EXT stray low bits", b"\x83M\x00\x00\x00\x01\x03\xff", BitBinary(b"\xe0", 3)),
     ("BIT_BINARY_EXT 8 bits", b"\x83M\x00\x00\x00\x02\x08ab", b"ab"),
+    ("BIT_BINARY_EXT empty", b"\x83M\x00\x00\x00\x00\x00", b""),  # as erts reads it
     ("MAP_EXT", b"\x83t\x00\x00\x00\x01w\x01ka\x01", {A("k"): 1}),
     ("MAP_EXT list key", b"\x83t\x00\x00\x00\x01l\x00\x00\x00\x01a\x01ja\x02", {(1,): 2}),
     (
@@ -275,18 +282,6 @@ def test_equal_python_keys_keep_the_last_value() -> None:
     assert decode(frame) == {1: A("b")}
 
 
-@pytest.fixture
-def empty_atom_caches() -> Iterator[None]:
-    # Emptied in place: the decoder holds on to these very dicts.
-    saved = [(cache, dict(cache)) for cache in (etf._UTF8_ATOMS, etf._LATIN1_ATOMS)]
-    for cache, _ in saved:
-        cache.clear()
-    yield
-    for cache, content in saved:
-        cache.clear()
-        cache.update(content)
-
-
 def test_large_maps() -> None:
     value = {i: [i] for i in range(10_000)}
     assert decode(encode(value)) == value
@@ -308,17 +303,34 @@ def test_map_keys_chosen_to_share_one_hash_are_refused() -> None:
     assert decode(encode(few)) == few
 
 
-@pytest.mark.usefixtures("empty_atom_caches")
-def test_atoms_are_cached_but_bounded() -> None:
-    for i in range(etf._ATOM_CACHE_MAX + 10):
-        name = f"cache_{i}".encode()
-        assert decode(b"\x83w" + bytes((len(name),)) + name) == f"cache_{i}"
-        assert decode(b"\x83s" + bytes((len(name),)) + name) == f"cache_{i}"
-    assert len(etf._UTF8_ATOMS) <= etf._ATOM_CACHE_MAX
-    assert len(etf._LATIN1_ATOMS) <= etf._ATOM_CACHE_MAX
-    assert decode(b"\x83w\x07cache_0") is decode(b"\x83w\x07cache_0")
-    assert decode(encode([A("cache_1"), A("cache_1"), True])) == ["cache_1", "cache_1", True]
-    assert decode(b"\x83l\x00\x00\x00\x02w\x04trues\x05falsej") == [True, False]
+def test_ever_new_atom_names_do_not_grow_memory_without_end() -> None:
+    # A peer may send a new atom name in every frame; whatever the decoder keeps to go faster
+    # on the names that repeat must stay bounded.
+    frames = []
+    for i in range(100_000):
+        name = f"fresh_{i}".encode()
+        frames += (b"\x83w" + bytes((len(name),)) + name, b"\x83s" + bytes((len(name),)) + name)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, frame in enumerate(frames):
+            atom = decode(frame)
+            assert type(atom) is Atom
+            assert atom == f"fresh_{i // 2}"
+        del atom
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 4 << 20, f"{kept} bytes kept after decoding 200,000 new atoms"  # 30 MB unbounded
+
+
+def test_repeated_atoms_decode_alike_and_true_false_are_bools() -> None:
+    frame = encode([A("again"), A("again"), True, False, A("undefined")])
+    for _ in range(3):
+        assert same(decode(frame), [A("again"), A("again"), True, False, A("undefined")])
+    latin1 = encode([A("again"), True, A("é")], atoms="latin1")
+    assert same(decode(latin1), [A("again"), True, A("é")])
+    assert same(decode(b"\x83l\x00\x00\x00\x02w\x04trues\x05falsej"), [True, False])
 
 
 def test_max_depth_counts_containers() -> None:
@@ -540,6 +552,114 @@ def test_compressed_bomb_is_bounded_by_max_inflated() -> None:
     rejects(lying, "inflates to more than 1000 bytes")
 
 
+def peak_memory(frame: bytes, **kwargs: Any) -> tuple[Any, int]:
+    """Decode `frame`; return the value, or the error, and the peak of memory allocated."""
+    tracemalloc.start()
+    try:
+        try:
+            result: Any = decode(frame, **kwargs)
+        except EtfDecodeError as err:
+            result = err
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("element", "count"),
+    [
+        (b"j", 16_000_000),  # 16 million NILs: a 16 KB frame, once 1.3 GB of empty lists
+        (b"t\x00\x00\x00\x00", 3_000_000),  # 15 MB of empty maps, once 436 MB of dicts
+        (b"h\x01j", 5_000_000),  # ([]): two objects from three bytes
+    ],
+)
+def test_terms_that_build_more_than_they_weigh_are_bounded(element: bytes, count: int) -> None:
+    inner = b"l" + struct.pack(">I", count) + element * count + b"j"
+    frame = compressed(inner)
+    assert len(frame) < 1 << 20
+    with quickly():
+        error, peak = peak_memory(frame)
+    assert isinstance(error, EtfDecodeError)
+    assert "more than max_terms=2000000 terms" in str(error)
+    # The inflated frame (up to 16 MB) and zlib's buffers; nothing per element.
+    assert peak < 3 * len(inner) + (4 << 20), f"{peak} bytes"
+
+
+def test_max_terms_counts_the_terms_inside_containers() -> None:
+    frame = encode([(1, 2), {A("k"): [b"v"]}, []])  # 3 + 2 + 2 + 1 terms inside containers
+    assert decode(frame, max_terms=8) == [(1, 2), {"k": [b"v"]}, []]
+    error = rejects(frame, "more than max_terms=7 terms", max_terms=7)
+    assert error.offset == 20  # the list inside the map: the one that went over
+    assert decode(encode(b"just a leaf"), max_terms=0) == b"just a leaf"
+    assert decode(encode({1: 2, 3: 4}), max_terms=4) == {1: 2, 3: 4}
+    rejects(encode({1: 2, 3: 4}), "more than max_terms=3", max_terms=3)
+    rejects(encode([1]), "more than max_terms=0", max_terms=0)
+    # A chain of tails is one list: its segments are charged as they come.
+    chain = b"\x83l\x00\x00\x00\x02a\x01a\x02l\x00\x00\x00\x02a\x03a\x04j"
+    assert decode(chain, max_terms=4) == [1, 2, 3, 4]
+    error = rejects(chain, "more than max_terms=3", max_terms=3)
+    assert error.offset == 10
+    rejects(
+        compressed(b"l\x00\x00\x00\x02jjj"),
+        "inflated term at byte 0: frame holds more",
+        max_terms=1,
+    )
+
+
+def test_the_largest_real_frame_is_well_within_max_terms() -> None:
+    # A snapshot of 10,000 channels (about 5 MB; records shaped as in benchmarks/etf.py).
+    record = (
+        b"1f0e3a52-7b1c-4d2e-9a8b-0c1d2e3f4a5b",
+        (1_700_000_000_000_000, A("calling"), A("local"), A("user"), (b"201", A("undefined"))),
+        1_700_000_000_000,
+        None,
+        b"10001",
+        "山田 太郎".encode(),
+        b"090-1234-5678",
+        "山田 太郎".encode(),
+        b"201",
+        A("inbound"),
+        (A("user"), b"201", "山田 太郎".encode(), b"201@pbx"),
+        b"090-1234-5678*%E5%B1%B1%E7%94%B0+%E5%A4%AA%E9%83%8E*Acme*",
+        b"090-1234-5678*201",
+        (A("end_user"), b"090-1234-5678*x*y*", A("inbound"), A("pstn"), b"0901", 17, 1001),
+        1001,
+        [A("recorded"), A("vip")],
+    )
+    body = encode(record)[1:]
+    frame = b"\x83h\x03w\x0cinitial_infow\x07channell" + struct.pack(">I", 10_000)
+    frame += body * 10_000 + b"j"
+    assert len(frame) > 4_000_000
+    terms = 3 + 10_000 * (1 + 16 + 5 + 2 + 4 + 7 + 2)  # the records' terms, nested ones too
+    assert len(decode(frame)[2]) == 10_000
+    assert decode(frame, max_terms=terms) == decode(frame)
+    rejects(frame, "more than max_terms", max_terms=terms - 1)
+    headroom = etf.MAX_TERMS / terms
+    assert headroom > 5
+
+
+def test_a_long_chain_of_tails_is_one_flat_list_in_linear_time() -> None:
+    # [a | [b | [c ...]]]: Erlang does not write it, but a peer may; it must neither nest nor
+    # copy the list at every link.
+    links, per_link = 250, 6_000  # within max_depth, which used to count the links
+    link = b"l" + struct.pack(">I", per_link) + b"a\x07" * per_link
+    chain = b"\x83" + link * links + b"j"
+    flat = b"\x83l" + struct.pack(">I", links * per_link) + b"a\x07" * (links * per_link) + b"j"
+
+    def best(frame: bytes) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            assert decode(frame) == [7] * (links * per_link)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best(chain) < 2 * best(flat) + 0.02  # a copy at every link made it 4 to 10 times
+    single = b"\x83" + b"l\x00\x00\x00\x01a\x01" * 100_000 + b"a\x02"  # far past max_depth
+    with quickly():
+        assert decode(single) == ImproperList((1,) * 100_000, 2)
+
+
 def test_max_inflated_is_a_parameter() -> None:
     frame = compressed(b"m\x00\x00\x00\x10" + b"x" * 16)
     assert decode(frame) == b"x" * 16
@@ -635,6 +755,7 @@ def test_truncated_at_every_cut(frame: bytes) -> None:
         (b"\x83M\x00\x00\x00\x01\x00\xff", "says 0 bits", 6),
         (b"\x83M\x00\x00\x00\x01\x09\xff", "says 9 bits", 6),
         (b"\x83M\x00\x00\x00\x00\x03", "bit binary of 0 bytes", 6),
+        (b"\x83M\x00\x00\x00\x00\x09", "bit binary of 0 bytes says 9 bits", 6),
     ],
 )
 def test_malformed(frame: bytes, match: str, offset: int) -> None:

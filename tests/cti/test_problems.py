@@ -109,3 +109,25 @@ def test_brief_survives_huge_ints_and_broken_reprs() -> None:
             raise RuntimeError("no")
 
     assert "Broken" in brief(Broken())
+
+
+def test_kinds_are_capped_then_counted_as_other(
+    caplog: pytest.LogCaptureFixture, clock: Clock
+) -> None:
+    # Kinds are fixed names; should one ever carry a name from the wire, a server sending ever
+    # new names must neither grow the reporter without end nor get past the rate limit.
+    reporter = ProblemReporter(LOGGER, max_kinds=3)
+    with caplog.at_level(logging.WARNING):
+        for i in range(1000):
+            reporter.report(f"kind_{i}", "problem %d", i)
+        reporter.report("kind_1", "problem %d", 1)
+    assert reporter.counts == {"kind_0": 1, "kind_1": 2, "kind_2": 1, problems.OTHER: 997}
+    assert warnings(caplog) == ["problem 0", "problem 1", "problem 2", "problem 3"]
+
+
+def test_the_default_cap_is_a_few_hundred_kinds(clock: Clock) -> None:
+    reporter = ProblemReporter(LOGGER)
+    for i in range(100_000):
+        reporter.report(f"unknown_message:{i}", "Ignored %s", i)
+    assert len(reporter.counts) == 257
+    assert reporter.counts[problems.OTHER] == 100_000 - 256

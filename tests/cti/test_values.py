@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 import logging
+import time
 from typing import Any
 
 import pytest
 
+from custom_components.basix_cti.cti import etf
 from custom_components.basix_cti.cti.models import EndUser, Party, Target
 from custom_components.basix_cti.cti.problems import ProblemReporter
 from custom_components.basix_cti.cti.terms import Atom, BitBinary, FrozenMap, ImproperList
@@ -22,6 +24,7 @@ from custom_components.basix_cti.cti.values import (
     parse_target,
     to_datetime,
     to_int,
+    to_name,
     to_text,
 )
 
@@ -55,6 +58,11 @@ def reporter() -> ProblemReporter:
         ("æ\x97¥æ\x9c¬".encode("latin-1").decode("latin-1"), "日本"),  # UTF-8 bytes as a STRING_EXT
         ("caf\xe9", "café"),  # a Latin-1 STRING_EXT
         ("日本", "日本"),  # wider characters are text already
+        ("line 1\r\n\tline 2", "line 1\r\n\tline 2"),  # white space is text
+        # Erlang writes any list of integers 0-255 as a STRING_EXT: a list of ids is no text.
+        ("\x03\x05\x07", [3, 5, 7]),
+        ("\x00\x01\x7f\xff", [0, 1, 127, 255]),
+        ("caf\xe9\x81", [99, 97, 102, 233, 129]),  # Latin-1 read, with a C1 control in it
         (2**64 + 1, 2**64 + 1),  # exact, no float rounding
         (-(2**31), -(2**31)),
         (1.5, 1.5),
@@ -113,6 +121,47 @@ def test_from_bert_maps_improper_lists_and_others() -> None:
     assert from_bert(bits) is bits
 
 
+def test_from_bert_converts_as_deep_as_the_decoder_goes() -> None:
+    term: Any = b"leaf"
+    for level in range(etf.MAX_DEPTH):
+        term = (term,) if level % 2 else [term]
+    result = from_bert(etf.decode(etf.encode(term)))
+    for _ in range(etf.MAX_DEPTH):
+        result = result[0]
+    assert result == "leaf"  # text, not bytes, at the decoder's deepest level
+    with pytest.raises(etf.EtfDecodeError):
+        etf.decode(etf.encode([term]))
+
+
+def test_from_bert_dict_whose_keys_share_one_hash_stays_a_list(
+    reporter: ProblemReporter,
+) -> None:
+    modulus = (1 << 61) - 1  # hash(n) == n % modulus for Python ints
+    pairs = [(k * modulus, b"v") for k in range(1, 40_001)]
+    start = time.perf_counter()
+    result = from_bert((A("bert"), A("dict"), pairs), reporter)
+    assert time.perf_counter() - start < 1.0  # as a dict: quadratic, some seconds
+    assert result == [(k * modulus, "v") for k in range(1, 40_001)]
+    assert reporter.counts["hash_flooding"] == 1
+    # A few clashes, as in any real dict, are fine.
+    few = [(k * modulus, 1) for k in range(1, 60)] + [(k, 2) for k in range(100)]
+    assert from_bert((A("bert"), A("dict"), few), reporter) == dict(few)
+    assert reporter.counts["hash_flooding"] == 1
+
+
+def test_from_bert_dict_keys_are_made_hashable_at_any_depth() -> None:
+    term = (
+        A("bert"),
+        A("dict"),
+        [((b"a", [1, [2]]), 1), (ImproperList(([3],), b"t"), 2), ([{b"m": [4]}], 3)],
+    )
+    assert from_bert(term) == {
+        ("a", (1, (2,))): 1,
+        ImproperList(((3,),), "t"): 2,
+        (FrozenMap({"m": (4,)}),): 3,
+    }
+
+
 def test_from_bert_stops_at_pathological_depth() -> None:
     term: Any = b"leaf"
     for _ in range(5000):
@@ -123,6 +172,17 @@ def test_from_bert_stops_at_pathological_depth() -> None:
         result = result[0]
         depth += 1
     assert depth == 5000
+
+
+def test_to_name() -> None:
+    assert to_name(A("calling")) == "calling"
+    assert type(to_name(A("calling"))) is str
+    assert to_name(b"user") == "user"
+    assert to_name(b"Jos\xe9") == "José"
+    assert to_name("") is None
+    assert to_name(b"") is None
+    assert to_name(7) is None
+    assert to_name(None) is None
 
 
 def test_decode_text_falls_back_to_latin1() -> None:
@@ -269,12 +329,16 @@ def test_end_user_many_with_no_candidates() -> None:
     assert end_user.candidates == ()
 
 
-def test_end_user_bad_escape_keeps_that_part_raw_only(reporter: ProblemReporter) -> None:
-    end_user = parse_end_user(b"7*100%+sure*Caf%C3%A9*%E9.png", reporter)
+def test_end_user_bad_escape_costs_only_its_percent_sign(reporter: ProblemReporter) -> None:
+    end_user = parse_end_user(b"7*100%+sure*Caf%C3%A9*%E9t%E9+1.png", reporter)
     assert end_user is not None
-    # `100%+sure` has a broken escape, `%E9` is not UTF-8: both stay as sent; the rest decodes.
-    assert end_user.party == Party(id="7", name="100%+sure", organization="Café", avatar="%E9.png")
-    assert reporter.counts["bad_escape:end_user"] == 2
+    # `100%+sure`: a % that starts no escape stays, and the + is a space as everywhere else;
+    # `%E9` is not UTF-8: a Latin-1 server wrote it, so it is read as Latin-1.
+    assert end_user.party == Party(
+        id="7", name="100% sure", organization="Café", avatar="été 1.png"
+    )
+    assert reporter.counts["bad_escape:end_user"] == 1
+    assert reporter.counts["latin1_escape:end_user"] == 1
 
 
 def test_end_user_wrong_part_count_keeps_what_it_can(reporter: ProblemReporter) -> None:
@@ -304,8 +368,16 @@ def test_origination_treats_plus_as_space_and_decodes_parts() -> None:
 
 
 def test_origination_bad_escape_keeps_the_rest(reporter: ProblemReporter) -> None:
-    assert parse_origination("ok+part*bad%zz+part*%", reporter) == ("ok part", "bad%zz+part", "%")
-    assert reporter.counts["bad_escape:origination"] == 2
+    assert parse_origination("ok+part*bad%zz+part%21*%*100%", reporter) == (
+        "ok part",
+        "bad%zz part!",
+        "%",
+        "100%",
+    )
+    assert reporter.counts["bad_escape:origination"] == 3
+    assert parse_origination("Jos%E9*%C3%A9*%FF%FE", reporter) == ("José", "é", "ÿþ")
+    assert reporter.counts["latin1_escape:origination"] == 2
+    assert parse_origination("50%*%E9") == ("50%", "é")  # without a reporter, quietly
 
 
 def test_origination_odd_values(reporter: ProblemReporter) -> None:
@@ -538,7 +610,20 @@ def test_state_without_a_name(reporter: ProblemReporter) -> None:
         ("http://cdn.example.com/a.png", "pbx.example.com", "http://cdn.example.com/a.png"),
         ("HTTPS://CDN.example.com/a.png", "pbx.example.com", "HTTPS://CDN.example.com/a.png"),
         ("//cdn.example.com/a.png", "pbx.example.com", "//cdn.example.com/a.png"),
-        ("data:image/png;base64,AAAA", "pbx.example.com", "data:image/png;base64,AAAA"),
+        ("hTTp://cdn.example.com/a.png", "pbx", "hTTp://cdn.example.com/a.png"),
+        # Only web addresses are URLs: any other "scheme" is part of a file name on the server.
+        (
+            "data:image/png;base64,AAAA",
+            "pbx.example.com",
+            "https://pbx.example.com/basix/avatars/data%3Aimage/png;base64,AAAA",
+        ),
+        (
+            "javascript:alert(1)",
+            "pbx.example.com",
+            "https://pbx.example.com/basix/avatars/javascript%3Aalert(1)",
+        ),
+        ("a1:b.png", "pbx.example.com", "https://pbx.example.com/basix/avatars/a1%3Ab.png"),
+        ("javascript:alert(1)", None, None),
         (b"u201.png", "pbx.example.com", "https://pbx.example.com/basix/avatars/u201.png"),
         (
             "dir/田中 1.png",

@@ -6,6 +6,9 @@ Frames come from a network peer, so `decode` treats its input as hostile:
   built (each element needs at least one byte), so a short frame claiming 4 billion elements
   fails at once;
 - nesting deeper than `max_depth` is an error (containers count a level each);
+- a frame holding more than `max_terms` terms in its tuples, lists and maps is an error, found
+  when a container declares its size, before its elements are built: one byte of input (`[]`,
+  NIL) builds a Python object of some 60 bytes, so the bytes alone do not bound the memory;
 - a compressed term (tag 80, only at the top, as Erlang writes it) declares its inflated size:
   more than `max_inflated` is refused before inflating, and inflation is bounded by that size, so
   a "zip bomb" costs at most `max_inflated` bytes; a size that lies either way is an error;
@@ -22,6 +25,9 @@ STRING_EXT (Erlang's compact form of a list of bytes) -> `str`, one character pe
 `dict`, where a key Python cannot hash becomes hashable (lists -> tuples, maps -> `FrozenMap`).
 Python equality merges keys Erlang keeps apart (`1`, `1.0` and `true`): the last one wins.
 Pids, ports, references and funs have no meaning for this client and are rejected.
+
+A list whose tail is another list (`[a | [b]]`, which Erlang does not write) is read into one
+flat list, in a loop: its chain of tails costs neither copies nor nesting levels.
 
 Speed, in pure Python: one pass over a `bytes` object with an offset (a `bytearray` or
 `memoryview` is copied to `bytes` once), lengths read with `struct.unpack_from`, a list indexed by
@@ -42,7 +48,15 @@ import struct
 from typing import Any, Final, Literal
 import zlib
 
-from .terms import Atom, BitBinary, EtfDecodeError, FrozenMap, ImproperList
+from .terms import (
+    MAX_HASH_CLASHES,
+    Atom,
+    BitBinary,
+    EtfDecodeError,
+    FrozenMap,
+    ImproperList,
+    hash_flooding,
+)
 
 __all__ = [
     "Atom",
@@ -55,6 +69,14 @@ __all__ = [
 ]
 
 VERSION: Final = 131
+
+# Default bounds of `decode`. The largest real frame, a snapshot of 10,000 channels, is about
+# 5 MB and 350,000 terms, some 15 MB once decoded: these leave it room (any frame of real
+# records up to `MAX_INFLATED` fits in `MAX_TERMS`). The costliest terms, empty lists and maps,
+# take some 70 bytes each, so no frame can make the decoder build much over 150 MB.
+MAX_DEPTH: Final = 256
+MAX_INFLATED: Final = 16 * 1024 * 1024
+MAX_TERMS: Final = 2_000_000
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -87,8 +109,8 @@ _REFUSED_TAGS: Final = {
 # Atoms repeat endlessly in this protocol (entity and state names, `undefined`), so a decoded
 # Atom is reused instead of built again. The caches are bounded: a peer sending ever new atom
 # names must not grow them without end; past the bound, new names are simply not cached.
+# `true` and `false` are in them from the start (and never leave), so they come out as bools.
 _ATOM_CACHE_MAX: Final = 4096
-_BOOLS: Final[dict[str, bool]] = {"true": True, "false": False}
 _UTF8_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
 _LATIN1_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
 
@@ -96,7 +118,7 @@ _LATIN1_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
 # "nan", "inf" and "1_0", which Erlang never writes.
 _OLD_FLOAT: Final = re.compile(rb"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
-type _Handler = Callable[[bytes, int, int], tuple[Any, int]]
+type _Handler = Callable[[bytes, int, int, list[int]], tuple[Any, int]]
 
 # Indexed by tag; filled in below, once the handlers exist.
 _DISPATCH: list[_Handler] = []
@@ -115,9 +137,7 @@ def _new_atom(data: bytes, start: int, end: int, tag_pos: int, utf8: bool) -> An
         name = raw.decode("utf-8") if utf8 else raw.decode("latin-1")
     except UnicodeDecodeError as err:
         raise EtfDecodeError(start + err.start, "atom name is not valid UTF-8") from None
-    atom: Any = _BOOLS.get(name)
-    if atom is None:
-        atom = Atom(name)
+    atom = Atom(name)
     cache = _UTF8_ATOMS if utf8 else _LATIN1_ATOMS
     if len(cache) < _ATOM_CACHE_MAX:
         cache[raw] = atom
@@ -125,18 +145,19 @@ def _new_atom(data: bytes, start: int, end: int, tag_pos: int, utf8: bool) -> An
 
 
 # Handlers: called with `pos` just past the tag byte, return (value, position after the term).
-# `depth` is how many more container levels may be opened.
+# `depth` is how many more container levels may be opened; `budget` is shared by the whole
+# decode: [how many more terms containers may hold, max_terms].
 
 
-def _small_integer(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _small_integer(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     return data[pos], pos + 1
 
 
-def _integer(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _integer(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     return _I32(data, pos)[0], pos + 4
 
 
-def _small_big(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _small_big(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     start = pos + 2
     end = start + data[pos]
     if end > len(data):
@@ -144,7 +165,7 @@ def _small_big(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return _big(data, pos + 1, end)
 
 
-def _large_big(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _large_big(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     start = pos + 5
     end = start + _U32(data, pos)[0]
     if end > len(data):
@@ -162,14 +183,14 @@ def _big(data: bytes, sign_pos: int, end: int) -> tuple[Any, int]:
     raise EtfDecodeError(sign_pos, f"big integer sign byte is {sign}, not 0 or 1")
 
 
-def _new_float(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _new_float(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     value = _F64(data, pos)[0]
     if value - value != 0.0:  # NaN and infinities: Erlang has no such floats
         raise EtfDecodeError(pos, "float is NaN or infinite, which Erlang cannot write")
     return value, pos + 8
 
 
-def _old_float(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _old_float(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     end = pos + 31
     if end > len(data):
         raise _short(pos - 1, "old float", 31, len(data) - pos)
@@ -182,7 +203,7 @@ def _old_float(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return value, end
 
 
-def _atom_utf8(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _atom_utf8(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     end = pos + 2 + _U16(data, pos)[0]
     atom = _UTF8_ATOMS.get(data[pos + 2 : end])
     if atom is None or end > len(data):
@@ -190,7 +211,7 @@ def _atom_utf8(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return atom, end
 
 
-def _small_atom_utf8(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _small_atom_utf8(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     end = pos + 1 + data[pos]
     atom = _UTF8_ATOMS.get(data[pos + 1 : end])
     if atom is None or end > len(data):
@@ -198,7 +219,7 @@ def _small_atom_utf8(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return atom, end
 
 
-def _atom_latin1(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _atom_latin1(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     end = pos + 2 + _U16(data, pos)[0]
     atom = _LATIN1_ATOMS.get(data[pos + 2 : end])
     if atom is None or end > len(data):
@@ -206,7 +227,7 @@ def _atom_latin1(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return atom, end
 
 
-def _small_atom_latin1(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _small_atom_latin1(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     end = pos + 1 + data[pos]
     atom = _LATIN1_ATOMS.get(data[pos + 1 : end])
     if atom is None or end > len(data):
@@ -214,11 +235,11 @@ def _small_atom_latin1(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return atom, end
 
 
-def _nil(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _nil(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     return [], pos
 
 
-def _string(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _string(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     start = pos + 2
     end = start + _U16(data, pos)[0]
     if end > len(data):
@@ -226,7 +247,7 @@ def _string(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return data[start:end].decode("latin-1"), end
 
 
-def _binary(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _binary(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     start = pos + 4
     end = start + _U32(data, pos)[0]
     if end > len(data):
@@ -234,16 +255,18 @@ def _binary(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return data[start:end], end
 
 
-def _bit_binary(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _bit_binary(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     n = _U32(data, pos)[0]
     bits = data[pos + 4]
     start = pos + 5
     end = start + n
     if end > len(data):
         raise _short(pos - 1, "bit binary", n, len(data) - start)
-    if n == 0 or not 1 <= bits <= 8:
+    if (n == 0) != (bits == 0) or bits > 8:
         raise EtfDecodeError(pos + 4, f"bit binary of {n} bytes says {bits} bits of its last byte")
     raw = data[start:end]
+    if not n:
+        return raw, end  # the empty bitstring is the empty binary, as erts reads it
     if bits == 8:
         return raw, end  # all bits of the last byte used: a plain binary, as in Erlang
     mask = (0xFF00 >> bits) & 0xFF
@@ -258,22 +281,27 @@ def _too_deep(pos: int) -> EtfDecodeError:
     return EtfDecodeError(pos, "terms nest deeper than max_depth")
 
 
-def _small_tuple(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    return _sequence(data, pos + 1, depth, data[pos], pos - 1, "tuple")
+def _too_many(pos: int, budget: list[int]) -> EtfDecodeError:
+    return EtfDecodeError(pos, f"frame holds more than max_terms={budget[1]} terms")
 
 
-def _large_tuple(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    return _sequence(data, pos + 4, depth, _U32(data, pos)[0], pos - 1, "tuple")
+def _small_tuple(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
+    return _sequence(data, pos + 1, depth, budget, data[pos], pos - 1, "tuple")
 
 
-def _list(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    return _sequence(data, pos + 4, depth, _U32(data, pos)[0], pos - 1, "list")
+def _large_tuple(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
+    return _sequence(data, pos + 4, depth, budget, _U32(data, pos)[0], pos - 1, "tuple")
+
+
+def _list(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
+    return _sequence(data, pos + 4, depth, budget, _U32(data, pos)[0], pos - 1, "list")
 
 
 def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
     data: bytes,
     pos: int,
     depth: int,
+    budget: list[int],
     count: int,
     tag_pos: int,
     kind: str,
@@ -287,84 +315,96 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
     from_bytes: Callable[[bytes, Literal["little"]], int] = int.from_bytes,
 ) -> tuple[Any, int]:
     """Decode the `count` elements of a tuple or list (and a list's tail)."""
-    ln = len(data)
-    if count > ln - pos:
-        raise EtfDecodeError(
-            tag_pos, f"{kind} declares {count} elements but only {max(ln - pos, 0)} bytes remain"
-        )
     if depth <= 0:
         raise _too_deep(tag_pos)
     depth -= 1
+    ln = len(data)
     items: list[Any] = []
     append = items.append
-    # The common leaves are decoded inline: a function call per element would cost more than
-    # everything else the element needs.
-    for _ in range(count):
+    while True:  # once for a tuple; for a list, once per list in its chain of tails
+        if count > ln - pos:
+            raise EtfDecodeError(
+                tag_pos,
+                f"{kind} declares {count} elements but only {max(ln - pos, 0)} bytes remain",
+            )
+        # Charged before anything is built: a frame of one-byte terms (`[]`) would otherwise
+        # build a Python object of fifty-odd bytes per byte of input.
+        left = budget[0] - count
+        if left < 0:
+            raise _too_many(tag_pos, budget)
+        budget[0] = left
+        # The common leaves are decoded inline: a function call per element would cost more
+        # than everything else the element needs.
+        for _ in range(count):
+            tag = data[pos]
+            if tag == 109:  # BINARY_EXT
+                start = pos + 5
+                pos = start + u32(data, pos + 1)[0]
+                if pos > ln:
+                    raise _short(start - 5, "binary", pos - start, ln - start)
+                append(data[start:pos])
+            elif tag == 119:  # SMALL_ATOM_UTF8_EXT
+                start = pos + 2
+                end = start + data[pos + 1]
+                atom = utf8_atom(data[start:end])
+                if atom is None or end > ln:
+                    atom = _new_atom(data, start, end, pos, True)
+                append(atom)
+                pos = end
+            elif tag == 104:  # SMALL_TUPLE_EXT
+                value, pos = _sequence(data, pos + 2, depth, budget, data[pos + 1], pos, "tuple")
+                append(value)
+            elif tag == 97:  # SMALL_INTEGER_EXT
+                append(data[pos + 1])
+                pos += 2
+            elif tag == 110:  # SMALL_BIG_EXT
+                start = pos + 3
+                end = start + data[pos + 1]
+                if end > ln:
+                    raise _short(pos, "big integer", end - start, ln - start)
+                sign = data[pos + 2]
+                value = from_bytes(data[start:end], "little")
+                if sign:
+                    if sign != 1:
+                        raise EtfDecodeError(
+                            pos + 2, f"big integer sign byte is {sign}, not 0 or 1"
+                        )
+                    value = -value
+                append(value)
+                pos = end
+            elif tag == 100:  # ATOM_EXT
+                start = pos + 3
+                end = start + ((data[pos + 1] << 8) | data[pos + 2])
+                atom = latin1_atom(data[start:end])
+                if atom is None or end > ln:
+                    atom = _new_atom(data, start, end, pos, False)
+                append(atom)
+                pos = end
+            elif tag == 98:  # INTEGER_EXT
+                append(i32(data, pos + 1)[0])
+                pos += 5
+            else:
+                value, pos = dispatch[tag](data, pos + 1, depth, budget)
+                append(value)
+        if kind == "tuple":
+            return tuple(items), pos
         tag = data[pos]
-        if tag == 109:  # BINARY_EXT
-            start = pos + 5
-            pos = start + u32(data, pos + 1)[0]
-            if pos > ln:
-                raise _short(start - 5, "binary", pos - start, ln - start)
-            append(data[start:pos])
-        elif tag == 119:  # SMALL_ATOM_UTF8_EXT
-            start = pos + 2
-            end = start + data[pos + 1]
-            atom = utf8_atom(data[start:end])
-            if atom is None or end > ln:
-                atom = _new_atom(data, start, end, pos, True)
-            append(atom)
-            pos = end
-        elif tag == 104:  # SMALL_TUPLE_EXT
-            value, pos = _sequence(data, pos + 2, depth, data[pos + 1], pos, "tuple")
-            append(value)
-        elif tag == 97:  # SMALL_INTEGER_EXT
-            append(data[pos + 1])
-            pos += 2
-        elif tag == 110:  # SMALL_BIG_EXT
-            start = pos + 3
-            end = start + data[pos + 1]
-            if end > ln:
-                raise _short(pos, "big integer", end - start, ln - start)
-            sign = data[pos + 2]
-            value = from_bytes(data[start:end], "little")
-            if sign:
-                if sign != 1:
-                    raise EtfDecodeError(pos + 2, f"big integer sign byte is {sign}, not 0 or 1")
-                value = -value
-            append(value)
-            pos = end
-        elif tag == 100:  # ATOM_EXT
-            start = pos + 3
-            end = start + ((data[pos + 1] << 8) | data[pos + 2])
-            atom = latin1_atom(data[start:end])
-            if atom is None or end > ln:
-                atom = _new_atom(data, start, end, pos, False)
-            append(atom)
-            pos = end
-        elif tag == 98:  # INTEGER_EXT
-            append(i32(data, pos + 1)[0])
-            pos += 5
-        else:
-            value, pos = dispatch[tag](data, pos + 1, depth)
-            append(value)
-    if kind == "tuple":
-        return tuple(items), pos
-    tag = data[pos]
-    if tag == 106:
-        return items, pos + 1
-    tail, pos = dispatch[tag](data, pos + 1, depth)
-    if type(tail) is list:
-        # [a | [b]] is the proper list [a, b]; Erlang never writes it so, but it is valid.
-        return items + tail, pos
-    if type(tail) is ImproperList:
-        return ImproperList((*items, *tail.elements), tail.tail), pos
+        if tag == 106:
+            return items, pos + 1
+        if tag != 108:
+            break
+        # [a | [b ...]] is the list [a, b ...]: Erlang never writes it so, but it is valid.
+        # The tail's elements go on into the same list, with no copy and no nesting level.
+        tag_pos = pos
+        count = u32(data, pos + 1)[0]
+        pos += 5
+    tail, pos = dispatch[tag](data, pos + 1, depth, budget)
     if not items:
         return tail, pos  # [ | T] is just T
     return ImproperList(tuple(items), tail), pos
 
 
-def _map(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _map(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     count = _U32(data, pos)[0]
     pos += 4
     ln = len(data)
@@ -375,13 +415,17 @@ def _map(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if depth <= 0:
         raise _too_deep(pos - 5)
     depth -= 1
+    left = budget[0] - 2 * count
+    if left < 0:
+        raise _too_many(pos - 5, budget)
+    budget[0] = left
     dispatch = _DISPATCH
-    if count > _MAP_CHECKED_ABOVE:
-        return _large_map(data, pos, depth, count)
+    if count > MAX_HASH_CLASHES:
+        return _large_map(data, pos, depth, budget, count)
     out: dict[Any, Any] = {}
     for _ in range(count):
-        key, pos = dispatch[data[pos]](data, pos + 1, depth)
-        value, pos = dispatch[data[pos]](data, pos + 1, depth)
+        key, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
+        value, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
         try:
             out[key] = value
         except TypeError:
@@ -389,34 +433,29 @@ def _map(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return out, pos
 
 
-# Integer, float and tuple hashes are not randomised: a peer can choose thousands of keys with
-# one hash value, and building the dict then takes quadratic time (80,000 such keys fit in
-# 1 MB and would take minutes). Large maps have their key hashes counted before the dict is
-# built; up to 64 clashes cost nothing worth guarding.
-_MAP_CHECKED_ABOVE: Final = 64
-_MAX_HASH_CLASHES: Final = 64
+# A map with more keys than can clash harmlessly has its key hashes counted before its dict is
+# built (terms.hash_flooding).
 
 
-def _large_map(data: bytes, pos: int, depth: int, count: int) -> tuple[Any, int]:
+def _large_map(data: bytes, pos: int, depth: int, budget: list[int], count: int) -> tuple[Any, int]:
     dispatch = _DISPATCH
     start = pos
     keys: list[Any] = []
     values: list[Any] = []
-    hashes: set[int] = set()
     for _ in range(count):
-        key, pos = dispatch[data[pos]](data, pos + 1, depth)
-        value, pos = dispatch[data[pos]](data, pos + 1, depth)
+        key, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
+        value, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
         try:
-            hashes.add(hash(key))
+            hash(key)
         except TypeError:
             key = _freeze(key)
-            hashes.add(hash(key))
         keys.append(key)
         values.append(value)
-    if count - len(hashes) > _MAX_HASH_CLASHES:
+    distinct = hash_flooding(keys)
+    if distinct is not None:
         raise EtfDecodeError(
             start - 5,
-            f"map of {count} keys has only {len(hashes)} distinct key hashes (hash flooding)",
+            f"map of {count} keys has only {distinct} distinct key hashes (hash flooding)",
         )
     return dict(zip(keys, values, strict=True)), pos
 
@@ -433,7 +472,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _refused(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _refused(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     tag = data[pos - 1]
     name = _REFUSED_TAGS.get(tag)
     if name is None:
@@ -469,13 +508,16 @@ del _tag, _handler
 def decode(
     data: bytes | bytearray | memoryview,
     *,
-    max_depth: int = 256,
-    max_inflated: int = 16 * 1024 * 1024,
+    max_depth: int = MAX_DEPTH,
+    max_inflated: int = MAX_INFLATED,
+    max_terms: int = MAX_TERMS,
 ) -> Any:
     """Decode one ETF term: the version byte 131, then the term, and nothing after it.
 
     `max_depth` bounds the nesting of tuples, lists and maps; `max_inflated` the declared size of
-    a compressed term. Any malformed input raises `EtfDecodeError`, and nothing else.
+    a compressed term; `max_terms` the number of terms inside tuples, lists and maps (a map's
+    pair counts two), which bounds the Python objects built. Any malformed input raises
+    `EtfDecodeError`, and nothing else.
     """
     if type(data) is not bytes:
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -489,18 +531,19 @@ def decode(
     if data[1] == 80:
         inner = _inflate(data, max_inflated)
         try:
-            return _decode_all(inner, 0, max_depth)
+            return _decode_all(inner, 0, max_depth, max_terms)
         except EtfDecodeError as err:
             raise EtfDecodeError(
                 1, f"in the inflated term at byte {err.offset}: {err.reason}"
             ) from None
-    return _decode_all(data, 1, max_depth)
+    return _decode_all(data, 1, max_depth, max_terms)
 
 
-def _decode_all(data: bytes, pos: int, max_depth: int) -> Any:
+def _decode_all(data: bytes, pos: int, max_depth: int, max_terms: int) -> Any:
     size = len(data)
+    budget = [max_terms, max_terms]  # terms that may still be built, and the limit
     try:
-        value, pos = _DISPATCH[data[pos]](data, pos + 1, max_depth)
+        value, pos = _DISPATCH[data[pos]](data, pos + 1, max_depth, budget)
     except IndexError, struct.error:
         # Only a read past the end raises these: every length read was bounded by a check, so
         # the frame stops in the middle of a fixed-size field.

@@ -4,6 +4,10 @@ The PBX is a network peer: a frame or record this client does not expect is logg
 A server that sends the same oddity in every frame must not flood the log, so each kind of
 problem is logged at most once per interval and counted every time (the counts go into
 diagnostics).
+
+A kind is a fixed name chosen by the code (`unknown_message`, `bad_value`), never built from what
+the server sent: names from the wire go into the message. Even so, the kinds a reporter keeps are
+capped (`max_kinds`); past the cap, new kinds are counted and rate-limited together as `other`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import reprlib
 import time
 from types import MappingProxyType
 
-__all__ = ["ProblemReporter", "brief"]
+__all__ = ["OTHER", "ProblemReporter", "brief"]
+
+# The kind that stands for every kind past a reporter's `max_kinds`.
+OTHER = "other"
 
 # Short enough for one log line, long enough to recognise the value.
 _BRIEF = reprlib.Repr(maxlevel=3, maxtuple=6, maxlist=6, maxdict=4, maxstring=60, maxlong=40)
@@ -36,10 +43,16 @@ def brief(value: object) -> str:
 class ProblemReporter:
     """Log each kind of problem once per interval at WARNING, and count every occurrence."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 300.0) -> None:
-        """Log through `logger`; repeat a kind's warning at most once every `interval` seconds."""
+    def __init__(
+        self, logger: logging.Logger, interval: float = 300.0, max_kinds: int = 256
+    ) -> None:
+        """Log through `logger`; repeat a kind's warning at most once every `interval` seconds.
+
+        At most `max_kinds` kinds are kept apart; any further kind counts as `OTHER`.
+        """
         self._logger = logger
         self._interval = interval
+        self._max_kinds = max_kinds
         self._counts: dict[str, int] = {}
         self._last_logged: dict[str, float] = {}
         # Occurrences since the last warning of a kind, so the next warning can say how many
@@ -53,7 +66,11 @@ class ProblemReporter:
 
     def report(self, kind: str, message: str, *args: object) -> None:
         """Count a problem of `kind`; log `message % args` if this kind was not logged lately."""
-        self._counts[kind] = self._counts.get(kind, 0) + 1
+        count = self._counts.get(kind)
+        if count is None and len(self._counts) >= self._max_kinds:
+            kind = OTHER
+            count = self._counts.get(kind)
+        self._counts[kind] = (count or 0) + 1
         now = time.monotonic()
         last = self._last_logged.get(kind)
         if last is not None and now - last < self._interval:

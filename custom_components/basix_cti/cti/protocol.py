@@ -3,7 +3,9 @@
 A `Parser` lives as long as one connection: it remembers each entity's `field_spec` and lays
 the following records out by it. It never raises: a frame it cannot read becomes an
 `UnknownMessage`, a record it can only partly read keeps what it can, and every oddity is
-reported once through a `ProblemReporter`.
+reported once through a `ProblemReporter`. Report kinds are fixed names (`unknown_message`,
+`bad_value`...): what the server named (a message tag, an entity, a field) goes into the message
+only, so that a server sending ever new names cannot get past the reporter's rate limit.
 
 Names are normalised to the newer generation's: `chan_info` -> `channel`, `park_info` and
 `unpark_info` -> `parked_channel` (events `PARK` / `UNPARK`), `mwi_info` -> `mwi` (event `MWI`).
@@ -43,7 +45,6 @@ from .problems import ProblemReporter, brief
 from .terms import Atom, ImproperList
 from .values import (
     avatar_url,
-    decode_text,
     from_bert,
     is_absent,
     parse_end_user,
@@ -53,6 +54,7 @@ from .values import (
     parse_target,
     to_datetime,
     to_int,
+    to_name,
     to_text,
 )
 
@@ -98,17 +100,6 @@ def _first(fields: Mapping[str, Any], names: Sequence[str]) -> Any:
         if value is not None and value != "":
             return value
     return None
-
-
-def _name_of(value: Any) -> str | None:
-    """Return an atom, binary or Erlang string used as a name, as plain text."""
-    match value:
-        case str():
-            return str(value) or None
-        case bytes():
-            return decode_text(value) or None
-        case _:
-            return None
 
 
 class Parser:
@@ -172,7 +163,7 @@ class Parser:
     @staticmethod
     def _tag(term: Any) -> str | None:
         if isinstance(term, tuple) and term:
-            return _name_of(term[0])
+            return to_name(term[0])
         return None
 
     def _message(self, term: Any) -> Message:
@@ -180,15 +171,13 @@ class Parser:
         handler = self._messages.get(tag) if tag else None
         if handler is None:
             self._report(
-                f"unknown_message:{tag}",
-                "Ignored a message this client does not know: %s",
-                brief(term),
+                "unknown_message", "Ignored a message this client does not know: %s", brief(term)
             )
             return UnknownMessage(term)
         message = handler(term)
         if message is None:
             self._report(
-                f"malformed_message:{tag}",
+                "malformed_message",
                 "Ignored a %s message of an unexpected shape: %s",
                 tag,
                 brief(term),
@@ -199,32 +188,67 @@ class Parser:
     def _field_spec(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 3:
             return None
-        wire = _name_of(term[1])
-        names = self._field_names(term[2])
-        if wire is None or names is None:
+        wire = to_name(term[1])
+        if wire is None:
+            return None
+        names = self._field_names(wire, term[2])
+        if names is None:
             return None
         self._specs[wire] = names
         return FieldSpec(_ENTITY_NAMES.get(wire, wire), names)
 
-    def _field_names(self, value: Any) -> tuple[str, ...] | None:
-        value = from_bert(value)
+    def _field_names(self, wire: str, value: Any) -> tuple[str, ...] | None:
+        value = from_bert(value, self._reporter)
         if value is None:
-            return ()
+            value = ()  # `{bert, nil}`
         if not isinstance(value, list | tuple):
             return None
+        if not value:
+            self._report(
+                "empty_field_spec",
+                "The %s field_spec names no fields: its records' values are kept unnamed",
+                wire,
+            )
+            return ()
         names = []
         for index, item in enumerate(value):
-            name = _name_of(item)
+            name = to_name(item)
             if name is None:
-                self._report("bad_field_name", "A field_spec names a field with %s", brief(item))
+                self._report(
+                    "bad_field_name", "A %s field_spec names a field with %s", wire, brief(item)
+                )
                 name = _EXTRA.format(index)
             names.append(name)
+        return self._unique(wire, names)
+
+    def _unique(self, wire: str, names: list[str]) -> tuple[str, ...]:
+        """Rename each repeat of a field name `NAME_INDEX`, so that no value hides another."""
+        if len(set(names)) == len(names):
+            return tuple(names)
+        taken = set(names)
+        seen: set[str] = set()
+        repeated: list[str] = []
+        for index, name in enumerate(names):
+            if name in seen:
+                repeated.append(name)
+                renamed = f"{name}_{index}"
+                while renamed in taken:  # a field of that name exists too
+                    renamed += "_"
+                taken.add(renamed)
+                names[index] = renamed
+            seen.add(name)
+        self._report(
+            "repeated_field_name",
+            "The %s field_spec names %s more than once; the repeats are renamed NAME_POSITION",
+            wire,
+            brief(sorted(set(repeated))),
+        )
         return tuple(names)
 
     def _initial_info(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 3:
             return None
-        wire = _name_of(term[1])
+        wire = to_name(term[1])
         return self._snapshot(wire, term[2]) if wire else None
 
     def _initial_chan_info(self, term: tuple[Any, ...]) -> Message | None:
@@ -234,10 +258,10 @@ class Parser:
         # The event name is documented; a frame without it still says what changed.
         if len(term) not in (3, 4):
             return None
-        wire = _name_of(term[1])
+        wire = to_name(term[1])
         if wire is None:
             return None
-        event = to_text(from_bert(term[3])) if len(term) == 4 else None
+        event = to_text(from_bert(term[3], self._reporter)) if len(term) == 4 else None
         record = self._record(wire, term[2], event)
         if record is None:
             return None
@@ -246,7 +270,7 @@ class Parser:
     def _older_change(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 2:
             return None
-        wire = _name_of(term[0]) or ""
+        wire = to_name(term[0]) or ""
         record = self._record(wire, term[1], None)
         if record is None:
             return None
@@ -264,8 +288,8 @@ class Parser:
     def _notice(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 2:
             return None
-        text = from_bert(term[1])
-        kind = _name_of(term[0]) or "msg"
+        text = from_bert(term[1], self._reporter)
+        kind = to_name(term[0]) or "msg"
         return Notice(kind, str(text) if isinstance(text, str) else None, term[1])
 
     # --- records --------------------------------------------------------------------------------
@@ -287,9 +311,7 @@ class Parser:
                 return value
             case ImproperList():
                 self._report(
-                    f"improper_list:{wire}",
-                    "A %s snapshot is an improper list; read its elements",
-                    wire,
+                    "improper_list", "A %s snapshot is an improper list; read its elements", wire
                 )
                 return value.elements
             case ():
@@ -311,18 +333,19 @@ class Parser:
             return builder(entity, fields, event)
         except Exception:  # a bug reading one record must not lose the snapshot
             _LOGGER.debug("Failed to read a %s record %s", wire, brief(raw), exc_info=True)
-            self._report(f"record_error:{wire}", "Could not read a %s record: %s", wire, brief(raw))
+            self._report("record_error", "Could not read a %s record: %s", wire, brief(raw))
             return None
 
     def _layout(self, wire: str, raw: Any) -> _Fields | None:
         """Name a record's values after the entity's field_spec; keep what does not fit."""
+        reporter = self._reporter
         if isinstance(raw, Mapping):  # a server that sends maps names its own fields
-            return {str(from_bert(k)): from_bert(v) for k, v in raw.items()}
+            return {str(from_bert(k, reporter)): from_bert(v, reporter) for k, v in raw.items()}
         if isinstance(raw, list):
             raw = tuple(raw)
         if not isinstance(raw, tuple):
             self._report(
-                f"bad_record:{wire}",
+                "bad_record",
                 "Ignored a %s record that is not a tuple: %s",
                 wire,
                 brief(raw),
@@ -331,7 +354,7 @@ class Parser:
         spec = self._specs.get(wire)
         if spec is None:
             self._report(
-                f"record_without_spec:{wire}",
+                "record_without_spec",
                 "A %s record came before its field_spec; its values are kept unnamed",
                 wire,
             )
@@ -345,17 +368,19 @@ class Parser:
             raw = raw[1:]
         if spec and len(raw) != len(spec):
             self._report(
-                f"record_length:{wire}",
+                "record_length",
                 "A %s record has %d values for %d fields; missing ones are empty, extra ones kept",
                 wire,
                 len(raw),
                 len(spec),
             )
-        fields: _Fields = {name: from_bert(value) for name, value in zip(spec, raw, strict=False)}
+        fields: _Fields = {
+            name: from_bert(value, reporter) for name, value in zip(spec, raw, strict=False)
+        }
         for name in spec[len(raw) :]:
             fields.setdefault(name, None)
         for index in range(len(spec), len(raw)):
-            fields[_EXTRA.format(index)] = from_bert(raw[index])
+            fields[_EXTRA.format(index)] = from_bert(raw[index], reporter)
         return fields
 
     # --- models ---------------------------------------------------------------------------------
@@ -365,7 +390,7 @@ class Parser:
         text = to_text(value)
         if text is None and value is not None and value != "":
             self._report(
-                f"bad_value:{entity}.{name}",
+                "bad_value",
                 "%s.%s is not a text or number: %s",
                 entity,
                 name,
@@ -378,7 +403,7 @@ class Parser:
         moment = to_datetime(value)
         if moment is None and value not in (None, "", 0):
             self._report(
-                f"bad_time:{entity}.{name}",
+                "bad_time",
                 "%s.%s is not a usable time: %s",
                 entity,
                 name,
@@ -390,9 +415,7 @@ class Parser:
         text = self._text
         uuid = text(fields, "uuid", entity)
         if uuid is None:
-            self._report(
-                f"no_uuid:{entity}", "A %s record has no uuid; it cannot be tracked", entity
-            )
+            self._report("no_uuid", "A %s record has no uuid; it cannot be tracked", entity)
         reporter = self._reporter
         target = parse_target(fields.get("target"), reporter)
         other_info = parse_other_info(fields.get("other_info"), reporter)
@@ -465,7 +488,7 @@ class Parser:
     def _required_id(self, fields: _Fields, entity: str) -> str:
         record_id = self._record_id(fields, entity)
         if record_id is None:
-            self._report(f"no_id:{entity}", "A %s record has no id; it cannot be tracked", entity)
+            self._report("no_id", "A %s record has no id; it cannot be tracked", entity)
         return record_id or ""
 
     def _mwi(self, entity: str, fields: _Fields, _event: str | None) -> Mwi:
@@ -494,7 +517,7 @@ class Parser:
             return None
         count = to_int(value)
         if count is None:
-            self._report(f"bad_count:{entity}", "An MWI count is not a number: %s", brief(value))
+            self._report("bad_count", "A %s count is not a number: %s", entity, brief(value))
         return count
 
     def _item(self, entity: str, fields: _Fields, _event: str | None) -> Item:

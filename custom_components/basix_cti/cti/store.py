@@ -35,11 +35,12 @@ from .models import (
 
 __all__ = ["Delta", "PbxState", "ends_item"]
 
-# Events whose name says the item is gone (docs/calls.md, "Removal").
-_ENDING_EVENTS = frozenset(
-    {"CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "UNPARK"}
-)
-_ENDING_WORDS = ("HANGUP", "DESTROY", "DELETE", "REMOVE", "UNPARK")
+# Words in an event name that say the item is gone (docs/calls.md, "Removal"): any event
+# containing one ends its item (CHANNEL_HANGUP_COMPLETE, QUEUE_MEMBER_REMOVE...).
+_ENDING_WORDS = ("HANGUP", "DESTROY", "DELETE", "REMOVE")
+# An unpark ends the call's stay in its park slot, not the call: FreeSWITCH's CHANNEL_UNPARK
+# comes for a `channel` leg that goes on. So this word ends `parked_channel` items only.
+_UNPARK = "UNPARK"
 
 type _IndexKey = tuple[str, str]  # (entity, uuid): a uuid may be in more than one channel table
 
@@ -61,14 +62,19 @@ class Delta:
     users: frozenset[str]
 
 
-def ends_item(record: Record, event: str | None) -> bool:
+def ends_item(record: Record, event: str | None, entity: str | None = None) -> bool:
     """Return whether a change removes its item: an ending event, or a channel that hung up.
 
-    Without an event of its own, a channel's `last_event` field names it.
+    Without an event of its own, a channel's `last_event` field names it. An unpark ends only a
+    `parked_channel` item; `entity` is the table the change goes to (by default the record's).
     """
     channel = record if isinstance(record, Channel) else None
     name = (event or (channel.last_event if channel else None) or "").upper()
-    if name in _ENDING_EVENTS or any(word in name for word in _ENDING_WORDS):
+    if any(word in name for word in _ENDING_WORDS):
+        return True
+    if entity is None and channel is not None:
+        entity = channel.entity
+    if _UNPARK in name and entity == PARKED_CHANNEL:
         return True
     return channel is not None and channel.hungup_at is not None
 
@@ -167,7 +173,7 @@ class PbxState:
             return Delta(entity, (), (), event, False, frozenset())
         table = self._table(entity)
         old = table.get(key)
-        if ends_item(item, event):
+        if ends_item(item, event, entity):
             if old is None:
                 return Delta(entity, (), (), event, False, frozenset())
             del table[key]
@@ -186,7 +192,9 @@ class PbxState:
         table = self._table(entity)
         # A snapshot can still list a leg that hung up; it is not a current item.
         fresh = {
-            item.key: item for item in snapshot.items if item.key and not ends_item(item, None)
+            item.key: item
+            for item in snapshot.items
+            if item.key and not ends_item(item, None, entity)
         }
         removed = tuple(record for key, record in table.items() if key not in fresh)
         users: set[str] = set()

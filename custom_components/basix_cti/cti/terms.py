@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+# Integer, float and tuple hashes are not randomised: a peer can choose thousands of keys with
+# one hash value, and building a dict of them then takes quadratic time (80,000 such keys fit
+# in 1 MB and would take minutes). Up to this many clashes cost nothing worth guarding.
+MAX_HASH_CLASHES: Final = 64
+
+
+def hash_flooding(keys: Sequence[Any]) -> int | None:
+    """Return the number of distinct hashes of `keys` if a dict of them would be too slow to build.
+
+    None when the keys are fine: at most `MAX_HASH_CLASHES` of them share a hash value with
+    another (equal keys count as sharing one). The keys must be hashable. Used by the decoder
+    for maps and by the protocol layer for BERT dicts, so both refuse the same keys.
+    """
+    if len(keys) <= MAX_HASH_CLASHES:
+        return None
+    distinct = len({hash(key) for key in keys})
+    return distinct if len(keys) - distinct > MAX_HASH_CLASHES else None
 
 
 class Atom(str):

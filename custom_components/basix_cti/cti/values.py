@@ -4,8 +4,10 @@ Everything here is total: a value of an unexpected type gives back what can be k
 and, when a reporter is given, a problem report. Nothing raises on input from the network.
 
 Text: every binary is UTF-8, falling back to Latin-1 (real servers send Latin-1 names). A `str`
-from the decoder is an Erlang string (STRING_EXT, one character per byte), so it is decoded the
-same way; an `Atom` is a name and stays as it is.
+from the decoder is an Erlang string (STRING_EXT, one character per byte): Erlang writes any list
+of integers 0 to 255 so, so it is text (decoded the same way) only when that text is printable,
+and otherwise the list of integers it stands for (`[3, 5, 7]`, a list of ids). An `Atom` is a
+name and stays as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from .etf import MAX_DEPTH
 from .models import ChannelState, EndUser, OtherInfo, Party, Target
 from .problems import ProblemReporter, brief
-from .terms import Atom, FrozenMap, ImproperList
+from .terms import Atom, FrozenMap, ImproperList, hash_flooding
 
 __all__ = [
     "avatar_url",
@@ -33,15 +36,16 @@ __all__ = [
     "parse_target",
     "to_datetime",
     "to_int",
+    "to_name",
     "to_text",
 ]
 
 _BERT = "bert"
 _UNDEFINED = "undefined"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Past this depth a term is kept as decoded: records are a few levels deep, and the limit keeps
-# a pathological term from exhausting the stack.
-_MAX_DEPTH = 64
+# Past the decoder's own nesting limit a term is kept as decoded (only a term decoded with a
+# higher limit gets there): the limit keeps a pathological term from exhausting the stack.
+_MAX_DEPTH = MAX_DEPTH
 
 
 def is_absent(value: Any) -> bool:
@@ -73,14 +77,17 @@ def decode_text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _erlang_string(value: str) -> str:
+def _erlang_string(value: str) -> str | list[int]:
     # A STRING_EXT arrives one character per byte; its bytes are UTF-8 text like any binary.
     # A str with wider characters did not come from the wire that way, so it is already text.
     try:
         raw = value.encode("latin-1")
     except UnicodeEncodeError:
         return value
-    return value if raw.isascii() else decode_text(raw)
+    text = value if raw.isascii() else decode_text(raw)
+    if text.isprintable() or all(c.isprintable() or c.isspace() for c in text):
+        return text
+    return list(raw)  # not text: the list of small integers Erlang wrote as a string
 
 
 def to_text(value: Any) -> str | None:
@@ -129,20 +136,24 @@ def to_int(value: Any) -> int | None:
 # --- BERT --------------------------------------------------------------------------------------
 
 
-def from_bert(term: Any) -> Any:
+def from_bert(term: Any, reporter: ProblemReporter | None = None) -> Any:
     """Convert a decoded term and its BERT conventions into plain Python values.
 
     `{bert, nil}` and the atom `undefined` -> None; `{bert, true|false}` -> bool;
     `{bert, dict, [{K, V}]}` -> dict; `{bert, time, Mega, Sec, Micro}` -> aware UTC datetime;
-    binaries and Erlang strings -> text; atoms stay atoms; tuples, lists and maps are converted
-    element by element.
+    binaries -> text; Erlang strings -> text, or a list of integers when not printable text;
+    atoms stay atoms; tuples, lists and maps are converted element by element.
+
+    A BERT dict whose keys were chosen to share hash values (quadratic to build, see
+    `terms.hash_flooding`) stays a list of its `(key, value)` pairs, reported.
     """
-    return _from_bert(term, 0)
+    return _from_bert(term, 0, reporter)
 
 
-def _from_bert(term: Any, depth: int) -> Any:
+def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
     if depth > _MAX_DEPTH:
         return term
+    depth += 1  # of the elements, from here on
     match term:
         case Atom():
             return None if term == _UNDEFINED else term
@@ -151,63 +162,83 @@ def _from_bert(term: Any, depth: int) -> Any:
         case bytes():
             return decode_text(term)
         case tuple() if term and isinstance(term[0], Atom) and term[0] == _BERT:
-            return _bert_tuple(term, depth)
+            return _bert_tuple(term, depth, reporter)
         case tuple():
-            return tuple(_from_bert(item, depth + 1) for item in term)
+            return tuple([_from_bert(item, depth, reporter) for item in term])
         case list():
-            return [_from_bert(item, depth + 1) for item in term]
+            return [_from_bert(item, depth, reporter) for item in term]
         case dict():
             return {
-                _hashable(_from_bert(k, depth + 1)): _from_bert(v, depth + 1)
+                _hashable(_from_bert(k, depth, reporter)): _from_bert(v, depth, reporter)
                 for k, v in term.items()
             }
         case FrozenMap():  # a map that is itself a key: it must stay hashable
             return FrozenMap(
-                (_hashable(_from_bert(k, depth + 1)), _hashable(_from_bert(v, depth + 1)))
+                (
+                    _hashable(_from_bert(k, depth, reporter)),
+                    _hashable(_from_bert(v, depth, reporter)),
+                )
                 for k, v in term.items()
             )
         case ImproperList():
             return ImproperList(
-                tuple(_from_bert(item, depth + 1) for item in term.elements),
-                _from_bert(term.tail, depth + 1),
+                tuple([_from_bert(item, depth, reporter) for item in term.elements]),
+                _from_bert(term.tail, depth, reporter),
             )
         case _:
             return term
 
 
-def _bert_tuple(term: tuple[Any, ...], depth: int) -> Any:
+def _bert_tuple(term: tuple[Any, ...], depth: int, reporter: ProblemReporter | None) -> Any:
     kind = term[1] if len(term) > 1 else None
     if len(term) == 2 and isinstance(kind, str) and kind in _BERT_CONSTANTS:
         return _BERT_CONSTANTS[kind]
     if kind == "dict" and len(term) == 3 and isinstance(term[2], list):
-        return _bert_dict(term[2], depth)
+        return _bert_dict(term[2], depth, reporter)
     if kind == "time" and len(term) == 5:
         moment = to_datetime(term)
         if moment is not None:
             return moment
     # An unknown or malformed BERT tag: keep it as an ordinary tuple.
-    return tuple(_from_bert(item, depth + 1) for item in term)
+    return tuple([_from_bert(item, depth, reporter) for item in term])
 
 
 _BERT_CONSTANTS: Mapping[str, bool | None] = {"nil": None, "true": True, "false": False}
 
 
-def _bert_dict(pairs: list[Any], depth: int) -> dict[Any, Any]:
-    result: dict[Any, Any] = {}
+def _bert_dict(
+    pairs: list[Any], depth: int, reporter: ProblemReporter | None
+) -> dict[Any, Any] | list[tuple[Any, Any]]:
+    # `depth` is already that of the pairs; keys and values are one level further down.
+    keys: list[Any] = []
+    values: list[Any] = []
     for pair in pairs:
         if isinstance(pair, tuple) and len(pair) == 2:
-            result[_hashable(_from_bert(pair[0], depth + 1))] = _from_bert(pair[1], depth + 1)
-    return result
+            keys.append(_hashable(_from_bert(pair[0], depth + 1, reporter)))
+            values.append(_from_bert(pair[1], depth + 1, reporter))
+    distinct = hash_flooding(keys)
+    if distinct is None:
+        return dict(zip(keys, values, strict=True))
+    _report(
+        reporter,
+        "hash_flooding",
+        "Kept a BERT dict of %d keys as a list of pairs: its keys have only %d distinct hashes",
+        len(keys),
+        distinct,
+    )
+    return list(zip(keys, values, strict=True))
 
 
 def _hashable(value: Any) -> Any:
     # Erlang allows any term as a key; lists become tuples and maps FrozenMaps (as the decoder
-    # does) so that Python can key on them.
+    # does), at any depth, so that Python can key on them.
     match value:
-        case list():
-            return tuple(_hashable(item) for item in value)
+        case list() | tuple():
+            return tuple([_hashable(item) for item in value])
         case dict():
             return FrozenMap((_hashable(k), _hashable(v)) for k, v in value.items())
+        case ImproperList():
+            return ImproperList(_hashable(value.elements), _hashable(value.tail))
         case _:
             return value
 
@@ -285,25 +316,34 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _form_decode(part: str, reporter: ProblemReporter | None, what: str) -> str:
-    """Decode one form-encoded part (`+` is a space); a part that does not decode stays raw.
+    """Decode one form-encoded part: `+` is a space, `%XX` a byte, the bytes UTF-8 text.
 
-    Decoding part by part means one bad escape costs that part only, never the frame.
+    Nothing is lost to a bad escape: a `%` that starts none stays as it is (the rest of the part
+    is decoded as usual), and bytes that are not UTF-8 are read as Latin-1, as servers that send
+    Latin-1 names write them. Each of these is reported.
     """
     if "%" not in part:
         return part.replace("+", " ")
-    if _BAD_ESCAPE.search(part) is None:
-        try:
-            return unquote_to_bytes(part.replace("+", " ")).decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    _report(
-        reporter,
-        f"bad_escape:{what}",
-        "Kept %s part %s as sent: it is not URL-encoded UTF-8",
-        what,
-        brief(part),
-    )
-    return part
+    if _BAD_ESCAPE.search(part) is not None:
+        _report(
+            reporter,
+            f"bad_escape:{what}",
+            "A %s part has a %% that starts no escape, kept as sent: %s",
+            what,
+            brief(part),
+        )
+    raw = unquote_to_bytes(part.replace("+", " "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        _report(
+            reporter,
+            f"latin1_escape:{what}",
+            "A %s part is not URL-encoded UTF-8; read as Latin-1: %s",
+            what,
+            brief(part),
+        )
+        return raw.decode("latin-1")
 
 
 def _as_str(value: Any) -> str | None:
@@ -387,9 +427,12 @@ def _at(values: Sequence[Any], index: int) -> Any:
     return values[index] if index < len(values) else None
 
 
-def _name(value: Any) -> str | None:
-    text = _as_str(value)
-    return text or None
+def to_name(value: Any) -> str | None:
+    """Return an atom, binary or Erlang string used as a name, as plain text; else None.
+
+    Empty text is no name (None); so is a value of any other type.
+    """
+    return _as_str(value) or None
 
 
 def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target | None:
@@ -401,7 +444,7 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
         _report(reporter, "bad_target", "Ignored a target that is not a tuple: %s", brief(value))
         return None
     return Target(
-        type=_name(_at(items, 0)),
+        type=to_name(_at(items, 0)),
         id=to_text(_at(items, 1)),
         name=to_text(_at(items, 2)),
         address=to_text(_at(items, 3)),
@@ -421,7 +464,7 @@ def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> Oth
             brief(value),
         )
         return None
-    kind = _name(_at(items, 0))
+    kind = to_name(_at(items, 0))
     who = _at(items, 1)
     user_id: str | None = None
     end_user: EndUser | None = None
@@ -443,8 +486,8 @@ def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> Oth
         type=kind,
         user_id=user_id,
         end_user=end_user,
-        direction=_name(_at(items, 2)),
-        peer_location=_name(_at(items, 3)),
+        direction=to_name(_at(items, 2)),
+        peer_location=to_name(_at(items, 3)),
         address=to_text(_at(items, 4)),
         offered_at=to_datetime(_at(items, 5)),
         group_id=to_text(_at(items, 6)),
@@ -499,13 +542,17 @@ _IDS = frozenset(
 )
 
 
+# `voicemail`, and `calling` from older servers: TargetType, TargetId, TargetName.
+_TARGET_FIELDS = _fields("target_type", "target_id", "target_name", ids=_IDS)
+
+
 def _calling(extra: tuple[Any, ...]) -> _Details:
     # Newer servers send TargetLocation, TargetType, TargetData (a tuple); older ones
     # TargetType, TargetId, TargetName. The shape of the third element tells them apart.
     data = _as_tuple(_at(extra, 2))
     if data is None:
-        return _fields("target_type", "target_id", "target_name", ids=_IDS)(extra)
-    target_type = _name(_at(extra, 1))
+        return _TARGET_FIELDS(extra)
+    target_type = to_name(_at(extra, 1))
     details: _Details = {"target_location": _plain(_at(extra, 0)), "target_type": target_type}
     reader = _CALLING_TARGETS.get(target_type or "")
     details.update(reader(data) if reader else {"target_data": data})
@@ -518,7 +565,7 @@ def _calling_user(data: tuple[Any, ...]) -> _Details:
 
 
 def _calling_group(data: tuple[Any, ...]) -> _Details:
-    group_type = _name(_at(data, 0))
+    group_type = to_name(_at(data, 0))
     group_id = to_text(_at(data, 1))
     queue_id = to_text(_at(data, 4)) if group_type == "ring" else None
     return {
@@ -551,13 +598,8 @@ def _nothing(_extra: tuple[Any, ...]) -> _Details:
     return {}
 
 
-def _park(extra: tuple[Any, ...]) -> _Details:
-    # Older servers send the slot only; the parker is then unknown rather than missing.
-    return _fields("slot", "", "parker_id", "parker_name", ids=_IDS)(extra)
-
-
 _STATE_DETAILS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
-    "voicemail": _fields("target_type", "target_id", "target_name", ids=_IDS),
+    "voicemail": _TARGET_FIELDS,
     "checking_voicemail": _fields("target_name"),
     "calling": _calling,
     "calling_external": _fields("address", ids=frozenset({"address"})),
@@ -568,7 +610,8 @@ _STATE_DETAILS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
     "xml_ivr": _nothing,
     "plivo": _nothing,
     "bridged": _nothing,
-    "park": _park,
+    # Older servers send the slot only; the parker is then unknown rather than missing.
+    "park": _fields("slot", "", "parker_id", "parker_name", ids=_IDS),
     "eavesdrop": _fields("uuid", "eavesdrop_state", ids=_IDS),
 }
 
@@ -584,9 +627,9 @@ def parse_state(value: Any, reporter: ProblemReporter | None = None) -> ChannelS
     items = _as_tuple(value)
     if items is None:
         _report(reporter, "bad_state", "A channel state is not a tuple: %s", brief(value))
-        return ChannelState(name=_name(value) or "unknown", since=None, details={}, raw=(value,))
+        return ChannelState(name=to_name(value) or "unknown", since=None, details={}, raw=(value,))
     since_value, name_value, extra = _split_state(items)
-    name = _name(name_value)
+    name = to_name(name_value)
     if name is None:
         _report(reporter, "bad_state", "A channel state has no name: %s", brief(value))
         return ChannelState(name="unknown", since=to_datetime(since_value), details={}, raw=items)
@@ -605,16 +648,18 @@ def _split_state(items: tuple[Any, ...]) -> tuple[Any, Any, tuple[Any, ...]]:
 
 # --- avatars ------------------------------------------------------------------------------------
 
-_ABSOLUTE_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
+# Only web addresses are URLs: `javascript:`, `data:` and the like are never handed on as one.
+_ABSOLUTE_URL = re.compile(r"(?:https?:|//)", re.IGNORECASE)
 _HTTP_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
 def avatar_url(value: Any, server: str | None) -> str | None:
     """Return the URL of an avatar: None for the default icon, a URL as is, else a server file.
 
-    Any absolute URL counts as one (any scheme, in any case, or scheme-relative `//host/...`).
-    A file name resolves to `https://SERVER/basix/avatars/NAME`; with no server known there is
-    no URL to give.
+    A URL is an `http:` or `https:` address (in any case) or a scheme-relative `//host/...`.
+    Anything else is a file name, `javascript:...`, `data:...` or `a1:b.png` included: it
+    resolves to `https://SERVER/basix/avatars/NAME`, URL-quoted (a `:` too, so the name can never
+    be read as a scheme). With no server known there is no URL to give.
     """
     text = _as_str(value)
     if text is None:
@@ -627,7 +672,7 @@ def avatar_url(value: Any, server: str | None) -> str | None:
     base = _server_base(server)
     if base is None:
         return None
-    return f"{base}/basix/avatars/{quote(text.lstrip('/'), safe="/%~!$&'()*+,;=:@")}"
+    return f"{base}/basix/avatars/{quote(text.lstrip('/'), safe="/%~!$&'()*+,;=@")}"
 
 
 def _server_base(server: str | None) -> str | None:
