@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_VERIFY_SSL
@@ -126,11 +127,9 @@ class BasixCoordinator:
     @property
     def portal_url(self) -> str | None:
         """The PBX's web portal; none for a local ws:// server such as the simulator."""
-        server = self.config.server
-        if server.startswith("ws://"):
+        if urlsplit(self.config.redacted_url()).scheme != "wss":
             return None
-        host = server.removeprefix("wss://").split("/", 1)[0]
-        return f"https://{host}/basix/"
+        return f"https://{self.config.host}/basix/"
 
     async def async_connect(self) -> None:
         """Open the connection, and return once the PBX has sent its first snapshot.
@@ -139,7 +138,6 @@ class BasixCoordinator:
         loaded. If the first attempt fails, its error is raised (and the connection closed), so
         that set-up can tell a refused token (reauth) from a PBX out of reach (retry later).
         """
-        self._ready = self.hass.loop.create_future()
         self.entry.async_create_background_task(
             self.hass, self._async_run(), f"{DOMAIN} {self.config.domain}"
         )

@@ -282,3 +282,26 @@ async def test_unload_leaves_no_issue(
         assert not ir.async_get(hass).issues
         for ws in others:
             await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("server", "portal"),
+    [
+        ("bcs.brastel.com", "https://bcs.brastel.com/basix/"),
+        ("wss://pbx.example.com:8443", "https://pbx.example.com:8443/basix/"),
+        ("https://pbx.example.com", "https://pbx.example.com/basix/"),
+        ("ws://127.0.0.1:8765", None),
+        ("http://127.0.0.1:8765", None),
+    ],
+)
+async def test_pbx_device_links_to_its_portal(
+    hass: HomeAssistant, config_entry: MockConfigEntry, server: str, portal: str | None
+) -> None:
+    """The PBX device's link opens the Basix portal; a local simulator has none."""
+    from custom_components.basix_cti.coordinator import BasixCoordinator
+
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, "server": server}
+    )
+    assert BasixCoordinator(hass, config_entry).portal_url == portal
