@@ -99,9 +99,12 @@ class BasixExtensionBinarySensor(BasixExtensionEntity, BinarySensorEntity, Resto
     async def async_added_to_hass(self) -> None:
         """MWI only arrives when a box changes: keep the last state over a restart."""
         await super().async_added_to_hass()
-        if self.entity_description.is_on_fn(self.coordinator, self.extension) is not None:
-            return
-        if (last := await self.async_get_last_state()) is not None:
+        last = await self.async_get_last_state()
+        # Checked after the await: the PBX may have spoken meanwhile.
+        if (
+            last is not None
+            and self.entity_description.is_on_fn(self.coordinator, self.extension) is None
+        ):
             self._restored = RESTORABLE.get(last.state)
 
     @callback

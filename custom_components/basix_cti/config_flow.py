@@ -210,12 +210,13 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_try(self, data: dict[str, Any]) -> dict[str, str]:
         """Connect as the entry would, up to the first snapshot; the form's errors, if any."""
-        if blank := [key for key in (CONF_SERVER, CONF_DOMAIN, CONF_APP_NAME) if not data[key]]:
+        required = (CONF_SERVER, CONF_DOMAIN, CONF_API_TOKEN, CONF_APP_NAME)
+        if blank := [key for key in required if not data[key]]:
             return dict.fromkeys(blank, "required")
         try:
             config = cti_config(data)
         except ValueError:
-            # Domain, token and app name are checked above: what is left is the server's form.
+            # Everything else was checked above: what is left is the server's form.
             return {CONF_SERVER: "invalid_server"}
         session = async_get_clientsession(self.hass, verify_ssl=config.verify_tls)
         try:

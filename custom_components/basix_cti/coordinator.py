@@ -39,10 +39,12 @@ from .cti.calls import CallEvent, CallTracker
 from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
 from .cti.errors import (
     AuthenticationError,
+    CannotConnectError,
     ConnectionLimitError,
     ConnectionTakenOverError,
     ConnectTimeoutError,
     CtiError,
+    PossibleAuthenticationError,
 )
 from .cti.export import to_json
 from .cti.models import USER, Channel, Message, Mwi, Snapshot, User
@@ -56,8 +58,10 @@ type BasixConfigEntry = ConfigEntry[BasixCoordinator]
 # Reconnect delays (seconds): from quick for a blip to five minutes for a PBX that is down.
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 300.0
-# How long set-up waits for the PBX's first snapshot before trying again later.
-CONNECT_TIMEOUT = 30.0
+# How long set-up waits for the PBX's first snapshot before trying again later; one attempt
+# may take CLIENT_CONNECT_TIMEOUT, and a refusal said only in words is retried inside it.
+CONNECT_TIMEOUT = 20.0
+CLIENT_CONNECT_TIMEOUT = 10.0
 MESSAGE_LOG_SIZE = 50
 CONNECTION_LOG_SIZE = 20
 
@@ -110,6 +114,7 @@ class BasixCoordinator:
             self._handle_connection,
             backoff_min=BACKOFF_MIN,
             backoff_max=BACKOFF_MAX,
+            connect_timeout=CLIENT_CONNECT_TIMEOUT,
             reporter=self.reporter,
         )
         self._was_connected = False
@@ -158,13 +163,25 @@ class BasixCoordinator:
             await self.client.run()
         except AuthenticationError as err:
             if not self._set_up:
-                # Set-up is failing on it already (ConfigEntryAuthFailed starts the reauth).
-                if not self._ready.done():
-                    self._ready.set_exception(err)
-                return
-            _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
-            self._set_connected(False, str(err))
-            self.entry.async_start_reauth(self.hass)
+                # Set-up fails on it (ConfigEntryAuthFailed starts the reauth).
+                self._fail_set_up(err)
+            elif not self.hass.is_stopping:
+                _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
+                self._set_connected(False, str(err))
+                self.entry.async_start_reauth(self.hass)
+        except Exception as err:
+            # run() only ends on close or a refused token: anything else is a bug, and the
+            # entities must not go on showing what was true before it.
+            _LOGGER.exception("The connection to %s ended unexpectedly", self.hub_name)
+            self._fail_set_up(CannotConnectError(f"{self.hub_name}: {err!r}"))
+            self._set_connected(False, repr(err))
+        finally:
+            # Cancelled while set-up waits (Home Assistant stopping): set-up ends now too.
+            self._fail_set_up(CannotConnectError(f"{self.hub_name}: connection closed"))
+
+    def _fail_set_up(self, error: CtiError) -> None:
+        if not self._ready.done():
+            self._ready.set_exception(error)
 
     @property
     def _set_up(self) -> bool:
@@ -215,12 +232,14 @@ class BasixCoordinator:
 
     @callback
     def _handle_connection(self, connected: bool, reason: str | None) -> None:
+        error = self.client.last_error
+        if not connected and not self._ready.done():
+            # A refusal said only in words is retried by the client; set-up waits for it.
+            if error is not None and not isinstance(error, PossibleAuthenticationError):
+                self._fail_set_up(error)
+            return
         if self.client.closed or self.hass.is_stopping:
             # Unloading or shutting down: the states stay as they were (and are restored so).
-            return
-        error = self.client.last_error
-        if not connected and error is not None and not self._ready.done():
-            self._ready.set_exception(error)
             return
         self._set_connected(connected, reason)
         if error is not None and not connected:
@@ -321,6 +340,7 @@ class BasixCoordinator:
         """Keep one device per user: from user records, or from what legs and MWI reveal."""
         if delta.entity == USER:
             if delta.snapshot:
+                self._remove_stale_devices()
                 gone = [user_id for user_id in self.extensions if user_id not in self.state.users]
             else:
                 gone = [user.key for user in delta.removed if user.key in self.extensions]
@@ -358,6 +378,18 @@ class BasixCoordinator:
         if new:
             for on_new in tuple(self._extension_listeners):
                 on_new(new)
+
+    def _remove_stale_devices(self) -> None:
+        """Drop the devices of users deleted at the PBX while Home Assistant was not listening."""
+        device_registry = dr.async_get(self.hass)
+        current = {self.device_identifier()} | {
+            self.device_identifier(user_id) for user_id in self.state.users
+        }
+        for device in dr.async_entries_for_config_entry(device_registry, self.entry.entry_id):
+            if not device.identifiers & current:
+                device_registry.async_update_device(
+                    device.id, remove_config_entry_id=self.entry.entry_id
+                )
 
     def _remove_extensions(self, user_ids: list[str]) -> None:
         device_registry = dr.async_get(self.hass)

@@ -13,6 +13,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
@@ -140,12 +141,18 @@ class BasixExtensionSensor(BasixExtensionEntity, RestoreSensor):
     async def async_added_to_hass(self) -> None:
         """Restore what the PBX only sends on change (voicemail counts) across restarts."""
         await super().async_added_to_hass()
-        description = self.entity_description
-        known = description.value_fn(self.coordinator, self.extension) is not None
-        if not description.restore or known:
+        if not self.entity_description.restore:
             return
+        last_state = await self.async_get_last_state()
         last = await self.async_get_last_sensor_data()
-        if last is not None and isinstance(last.native_value, int | float | str):
+        if (
+            # Checked after the awaits: the PBX may have spoken meanwhile.
+            self.entity_description.value_fn(self.coordinator, self.extension) is None
+            and last_state is not None
+            and last_state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+            and last is not None
+            and isinstance(last.native_value, int | float | str)
+        ):
             self._restored = last.native_value
 
     @callback

@@ -294,3 +294,31 @@ def test_unanswered_leg_without_a_caller_is_missed_at_once() -> None:
     ringing = _leg("b", direction="outbound")
     _apply(tracker, state, ringing, "CHANNEL_CREATE")
     assert _end(tracker, state, ringing) == [("missed", EndReason.NO_ANSWER)]
+
+
+def test_a_resync_still_tells_an_ending_seen_live() -> None:
+    """A ring that ended before a reconnect is decided from the snapshot, not forgotten."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    calling = ChannelState("calling", None, {}, ())
+    caller = _leg("caller", direction="inbound", user_id=None, state=calling)
+    _apply(tracker, state, caller, "CHANNEL_CREATE")
+    ringing = _leg("b", direction="outbound", other_uuid="caller", state=calling)
+    _apply(tracker, state, ringing, "CHANNEL_CREATE")
+    assert _end(tracker, state, ringing) == []
+
+    events, _ = tracker.apply(state.apply(Snapshot(CHANNEL, ())))  # type: ignore[arg-type]
+    assert [(e.type.value, e.reason) for e in events] == [("missed", EndReason.CALLER_HUNG_UP)]
+
+
+def test_a_caller_in_an_ivr_does_not_hold_the_missed_call() -> None:
+    """Only a caller still being offered around is waited for; one in an IVR is not."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    ivr = ChannelState("ivr", None, {"ivr_id": "1"}, ())
+    caller = _leg("caller", direction="inbound", user_id=None, state=ivr)
+    _apply(tracker, state, caller, "CHANNEL_CREATE")
+    calling = ChannelState("calling", None, {}, ())
+    ringing = _leg("b", direction="outbound", other_uuid="caller", state=calling)
+    _apply(tracker, state, ringing, "CHANNEL_CREATE")
+    assert _end(tracker, state, ringing) == [("missed", EndReason.NO_ANSWER)]

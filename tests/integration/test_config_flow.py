@@ -144,9 +144,14 @@ async def test_blank_and_padded_fields(hass: HomeAssistant, simulator: Simulator
     """Blank text is "required"; spaces a paste brings along are not part of the value."""
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {**_user_input(simulator), CONF_DOMAIN: "  ", CONF_APP_NAME: ""}
+        flow_id,
+        {**_user_input(simulator), CONF_DOMAIN: "  ", CONF_API_TOKEN: " ", CONF_APP_NAME: ""},
     )
-    assert result["errors"] == {CONF_DOMAIN: "required", CONF_APP_NAME: "required"}
+    assert result["errors"] == {
+        CONF_DOMAIN: "required",
+        CONF_API_TOKEN: "required",
+        CONF_APP_NAME: "required",
+    }
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**_user_input(simulator), CONF_API_TOKEN: f" {TOKEN}\n"}
     )

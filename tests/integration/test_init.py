@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from unittest.mock import patch
 
 import aiohttp
+from aiohttp import web
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import CoreState, HomeAssistant
@@ -57,9 +59,57 @@ async def test_setup_refused_token_starts_reauth(
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     # Said once, by Home Assistant's set-up error, not again by the connection task.
-    assert not [r for r in caplog.records if r.name == "custom_components.basix_cti"]
+    assert f"Basix PBX ({PBX_DOMAIN}) refused the API token" not in caplog.text
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_setup_refusal_in_words_ends_in_reauth(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A PBX that says "unauthorized" only in its close reason is believed once it repeats."""
+
+    async def refuse(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close(code=1008, message=b"unauthorized: invalid token")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/basix/api/ws_cti", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        config_entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(
+            config_entry, data={**config_entry.data, "server": f"ws://127.0.0.1:{port}"}
+        )
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        assert config_entry.state is ConfigEntryState.SETUP_ERROR
+        flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    finally:
+        await runner.cleanup()
+
+
+async def test_setup_ends_when_home_assistant_stops(
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+) -> None:
+    """Stopping while set-up waits for a silent PBX ends set-up at once, not at its timeout."""
+    simulator.stall(True)
+    config_entry.add_to_hass(hass)
+    setup = asyncio.create_task(hass.config_entries.async_setup(config_entry.entry_id))
+    async with asyncio.timeout(5):  # (not wait_for: it would wait for set-up itself)
+        await simulator.wait_for_connections(1)
+    started = time.monotonic()
+    for task in list(hass._background_tasks):
+        task.cancel()  # what Home Assistant's stop does to background tasks
+    assert not await setup
+    assert time.monotonic() - started < 5  # the set-up timeout is 20 s
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
 
 
 async def test_setup_unreachable_retries(
@@ -145,6 +195,29 @@ async def test_token_revoked_while_connected(
     assert flows[0]["context"]["source"] == SOURCE_REAUTH
     assert (
         hass.states.get(entity_id(hass, "sensor", "call_state", "1001")).state == STATE_UNAVAILABLE
+    )
+
+
+async def test_users_deleted_while_away_lose_their_devices(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A device left from before a restart, of a user the PBX no longer has, is removed."""
+    config_entry.add_to_hass(hass)
+    registry = dr.async_get(hass)
+    registry.async_get_or_create(
+        config_entry_id=config_entry.entry_id, identifiers={(DOMAIN, f"{UNIQUE_ID}:9999")}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await wait_for(
+        hass,
+        lambda: (
+            not registry.async_get_device_by_identifier(
+                (DOMAIN, f"{UNIQUE_ID}:9999"), config_entry.entry_id
+            )
+        ),
+    )
+    assert registry.async_get_device_by_identifier(
+        (DOMAIN, f"{UNIQUE_ID}:1001"), config_entry.entry_id
     )
 
 

@@ -61,11 +61,19 @@ async def test_unavailable_is_not_restored_as_off(
     """A state saved while unavailable says nothing: it comes back unknown, not off."""
     del pbx.mwi["1001"]
     quiet = _register(hass, "binary_sensor", "1001", "voicemail", "yamada_voicemail")
-    mock_restore_cache_with_extra_data(hass, [(State(quiet, "unavailable"), {})])
+    count = _register(hass, "sensor", "1001", "voicemail_new_messages", "yamada_messages")
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (State(quiet, "unavailable"), {}),
+            (State(count, "unavailable"), {"native_value": 3, "native_unit_of_measurement": None}),
+        ],
+    )
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await wait_for(hass, lambda: hass.states.get(quiet))
+    await wait_for(hass, lambda: hass.states.get(quiet) and hass.states.get(count))
     assert hass.states.get(quiet).state == "unknown"
+    assert hass.states.get(count).state == "unknown"
 
 
 async def test_count_is_disabled_by_default(

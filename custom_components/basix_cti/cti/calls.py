@@ -189,10 +189,9 @@ class CallTracker:
         for uuid in uuids:
             self._follow(uuid, delta, events, users)
         for uuid in uuids & self._awaiting.keys():
-            waiting = self._awaiting.pop(uuid)
-            if not delta.snapshot:
-                reason = self._caller_moved_on(uuid)
-                events.extend(_unanswered(call, reason) for call in waiting)
+            # The ringing ended while we watched; even a resync tells where the caller went.
+            reason = self._caller_moved_on(uuid)
+            events.extend(_unanswered(call, reason) for call in self._awaiting.pop(uuid))
         return events, users
 
     def _follow(self, uuid: str, delta: Delta, events: list[CallEvent], users: set[str]) -> None:
@@ -260,7 +259,7 @@ class CallTracker:
             self._awaiting.setdefault(call.channel.other_uuid or "", []).append(call)
 
     def _unanswered_reason(self, call: Call) -> EndReason | None:
-        """Why a leg that rang here ended unanswered, or None until the caller's leg says.
+        """Why a leg that rang here ended unanswered, or None while the caller's leg is calling.
 
         Called after the leg left the tracker, so its ring-group siblings are the other legs
         still offered from the same caller's leg.
@@ -274,10 +273,10 @@ class CallTracker:
         if any(self._calls[uuid].answered_at is not None for uuid in siblings):
             return EndReason.ANSWERED_ELSEWHERE
         caller = self._state.channels.get(caller_uuid)
-        state = caller.state.name if caller is not None and caller.state else None
-        if caller is None or state in ("voicemail", "bridged"):
-            return self._caller_moved_on(caller_uuid)
-        return None
+        if caller is not None and caller.state is not None and caller.state.name == "calling":
+            # Still offered around: its next move (voicemail, another phone, gone) says why.
+            return None
+        return self._caller_moved_on(caller_uuid)
 
     def _caller_moved_on(self, caller_uuid: str) -> EndReason:
         """Read an unanswered leg's ending from where its caller's leg went."""

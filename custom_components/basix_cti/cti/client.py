@@ -45,6 +45,7 @@ from .errors import (
     ConnectionTakenOverError,
     ConnectTimeoutError,
     CtiError,
+    PossibleAuthenticationError,
     ProtocolError,
 )
 from .models import Message, Notice, Snapshot
@@ -626,7 +627,7 @@ class CtiClient:
                 if isinstance(error, AuthenticationError) and not _proves_auth(error):
                     auth_words = 1 if ending.had_data else auth_words + 1
                     if auth_words < AUTH_WORDS_ATTEMPTS:
-                        ending.error = CannotConnectError(
+                        ending.error = PossibleAuthenticationError(
                             f"{error} (said in words only: retrying in case it was temporary)",
                             close_code=error.close_code,
                         )

@@ -70,6 +70,14 @@ class CannotConnectError(CtiError):
     """The PBX could not be reached: name resolution, TCP, TLS or an unexpected HTTP answer."""
 
 
+class PossibleAuthenticationError(CannotConnectError):
+    """The PBX closed with words that sound like a refused token, but no definite code.
+
+    Retried: wording alone may be a passing notice. The client believes it (AuthenticationError)
+    only when it repeats; an owner waiting for a first connection should keep waiting too.
+    """
+
+
 class ConnectTimeoutError(CannotConnectError):
     """The PBX did not answer (or did not send its snapshot) in time."""
 
