@@ -25,27 +25,13 @@ from custom_components.basix_cti.cti.etf import (
     decode,
     encode,
 )
+from tests.cti.same_terms import same
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "erlang"
 OPTIONS = ("default", "minor2", "minor0", "compressed")
 OTP_RELEASE = int((FIXTURES / "OTP_RELEASE").read_text().strip())
 # Erlang/OTP 26 made UTF-8 atoms (minor_version 2) the default; older releases write Latin-1.
 DEFAULT_ATOMS: Literal["utf8", "latin1"] = "utf8" if OTP_RELEASE >= 26 else "latin1"
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal and of exactly the same types all the way down (`==` says Atom('a') == 'a')."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple | list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict | FrozenMap):
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, ImproperList):
-        return same(a.elements, b.elements) and same(a.tail, b.tail)
-    if isinstance(a, float):
-        return math.copysign(1, a) == math.copysign(1, b) and a == b
-    return bool(a == b)
 
 
 @contextmanager

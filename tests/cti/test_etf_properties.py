@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-import math
 from pathlib import Path
 import struct
 from typing import Any
@@ -14,11 +13,11 @@ from custom_components.basix_cti.cti.etf import (
     Atom,
     BitBinary,
     EtfDecodeError,
-    FrozenMap,
     ImproperList,
     decode,
     encode,
 )
+from tests.cti.same_terms import same
 
 # Hostile input must fail fast; generous, because this machine is shared and slow at times.
 DEADLINE = timedelta(milliseconds=500)
@@ -26,21 +25,6 @@ FUZZ = settings(max_examples=400, deadline=DEADLINE, suppress_health_check=[Heal
 ROUND_TRIP = settings(
     max_examples=200, deadline=DEADLINE, suppress_health_check=[HealthCheck.too_slow]
 )
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal and of exactly the same types all the way down (`==` says Atom('a') == 'a')."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple | list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict | FrozenMap):
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, ImproperList):
-        return same(a.elements, b.elements) and same(a.tail, b.tail)
-    if isinstance(a, float):
-        return math.copysign(1, a) == math.copysign(1, b) and a == b
-    return bool(a == b)
 
 
 def _atom_names(latin1: bool) -> st.SearchStrategy[str]:
