@@ -1,15 +1,14 @@
 """The connection to one PBX, and the state every entity of a config entry reads.
 
 Not a DataUpdateCoordinator: that one wakes every listener on every update, and a PBX with
-2,000 extensions must not wake 2,000 entities for one call. Listeners here subscribe per user,
-and a delta reaches only the users it names.
+2,000 extensions must not wake 2,000 entities for one call. Changes go out as dispatcher
+signals per user instead, and a delta reaches only the users it names.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 import logging
@@ -21,6 +20,8 @@ from homeassistant.const import CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util.signal_type import SignalType
 
 from .const import (
     CONF_API_TOKEN,
@@ -118,10 +119,13 @@ class BasixCoordinator:
             reporter=self.reporter,
         )
         self._was_connected = False
-        self._user_listeners: dict[str | None, set[Callable[[], None]]] = {}
-        self._call_listeners: dict[str, set[Callable[[CallEvent], None]]] = {}
-        self._extension_listeners: set[Callable[[list[Extension]], None]] = set()
         self._users_from_server = False
+        prefix = f"{DOMAIN}_{entry.entry_id}"
+        # Every entity follows the connection (availability) and its own user, or the PBX.
+        self.signal_connection = SignalType[()](f"{prefix}_connection")
+        self.signal_pbx = SignalType[()](f"{prefix}_pbx")
+        self.signal_new_extensions = SignalType[list[Extension]](f"{prefix}_new_extensions")
+        self._signal_prefix = prefix
         self._ready: asyncio.Future[None] = hass.loop.create_future()
 
     @property
@@ -195,33 +199,13 @@ class BasixCoordinator:
         for issue_id in self._issue_ids:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
-    @callback
-    def async_add_listener(
-        self, update: Callable[[], None], user_id: str | None = None
-    ) -> Callable[[], None]:
-        """Call `update` when the user's state (or, for None, the PBX's) or the connection changes."""
-        listeners = self._user_listeners.setdefault(user_id, set())
-        listeners.add(update)
-        return lambda: listeners.discard(update)
+    def signal_user(self, user_id: str) -> SignalType[()]:
+        """The signal of changes to one user's calls or voicemail."""
+        return SignalType[()](f"{self._signal_prefix}_user_{user_id}")
 
-    @callback
-    def async_add_call_listener(
-        self, user_id: str, on_event: Callable[[CallEvent], None]
-    ) -> Callable[[], None]:
-        """Call `on_event` for every call event of one user."""
-        listeners = self._call_listeners.setdefault(user_id, set())
-        listeners.add(on_event)
-        return lambda: listeners.discard(on_event)
-
-    @callback
-    def async_add_extension_listener(
-        self, on_new: Callable[[list[Extension]], None]
-    ) -> Callable[[], None]:
-        """Call `on_new` with the extensions that appear, the current ones first."""
-        self._extension_listeners.add(on_new)
-        if self.extensions:
-            on_new(list(self.extensions.values()))
-        return lambda: self._extension_listeners.discard(on_new)
+    def signal_call(self, user_id: str) -> SignalType[CallEvent]:
+        """The signal of one user's call events."""
+        return SignalType[CallEvent](f"{self._signal_prefix}_call_{user_id}")
 
     def mwi_of(self, extension: Extension) -> Mwi | None:
         """The voicemail box of a user: keyed by user id, or by a mailbox named as the extension."""
@@ -259,9 +243,7 @@ class BasixCoordinator:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         else:
             _LOGGER.info("Lost connection to %s (%s); reconnecting", self.hub_name, reason)
-        for listeners in self._user_listeners.values():
-            for update in tuple(listeners):
-                update()
+        async_dispatcher_send(self.hass, self.signal_connection)
 
     @callback
     def async_raise_limit_issue(self, error: CtiError) -> None:
@@ -314,9 +296,9 @@ class BasixCoordinator:
         for event in events:
             self._fire(event)
         for user_id in users | delta.users:
-            self._notify(user_id)
+            async_dispatcher_send(self.hass, self.signal_user(user_id))
         if self.tracker.active_calls != active_calls:
-            self._notify(None)
+            async_dispatcher_send(self.hass, self.signal_pbx)
 
     def _fire(self, event: CallEvent) -> None:
         extension = self.extensions.get(event.user_id)
@@ -329,12 +311,7 @@ class BasixCoordinator:
             "record": to_json(event.call.channel.fields),
         }
         self.hass.bus.async_fire(EVENT_CALL, data)
-        for on_event in tuple(self._call_listeners.get(event.user_id, ())):
-            on_event(event)
-
-    def _notify(self, user_id: str | None) -> None:
-        for update in tuple(self._user_listeners.get(user_id, ())):
-            update()
+        async_dispatcher_send(self.hass, self.signal_call(event.user_id), event)
 
     def _update_extensions(self, delta: Delta) -> None:
         """Keep one device per user: from user records, or from what legs and MWI reveal."""
@@ -376,8 +353,7 @@ class BasixCoordinator:
                 device_registry.async_update_device(device.id, name=extension.name)
             self.extensions[extension.user_id] = extension
         if new:
-            for on_new in tuple(self._extension_listeners):
-                on_new(new)
+            async_dispatcher_send(self.hass, self.signal_new_extensions, new)
 
     def _remove_stale_devices(self) -> None:
         """Drop the devices of users deleted at the PBX while Home Assistant was not listening."""

@@ -8,6 +8,7 @@ from typing import override
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -22,12 +23,16 @@ def async_add_extension_entities(
     entities_of: Callable[[Extension], Iterable[Entity]],
 ) -> None:
     """Add each extension's entities now, and those of extensions that appear later."""
+    coordinator = entry.runtime_data
 
     @callback
     def add(extensions: list[Extension]) -> None:
         async_add_entities(entity for extension in extensions for entity in entities_of(extension))
 
-    entry.async_on_unload(entry.runtime_data.async_add_extension_listener(add))
+    add(list(coordinator.extensions.values()))
+    entry.async_on_unload(
+        async_dispatcher_connect(coordinator.hass, coordinator.signal_new_extensions, add)
+    )
 
 
 class BasixEntity(Entity):
@@ -59,9 +64,12 @@ class BasixEntity(Entity):
         Pushed, and per user: a call on one extension does not wake the entities of every other.
         """
         await super().async_added_to_hass()
-        self.async_on_remove(
-            self.coordinator.async_add_listener(self._async_handle_update, self._user_id)
-        )
+        coordinator = self.coordinator
+        own = coordinator.signal_user(self._user_id) if self._user_id else coordinator.signal_pbx
+        for signal in (coordinator.signal_connection, own):
+            self.async_on_remove(
+                async_dispatcher_connect(self.hass, signal, self._async_handle_update)
+            )
 
     @callback
     def _async_handle_update(self) -> None:

@@ -6,6 +6,7 @@ from typing import override
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BasixConfigEntry
@@ -43,7 +44,9 @@ class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
         """Listen for this extension's call events."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.coordinator.async_add_call_listener(self.extension.user_id, self._on_call_event)
+            async_dispatcher_connect(
+                self.hass, self.coordinator.signal_call(self.extension.user_id), self._on_call_event
+            )
         )
 
     @callback
