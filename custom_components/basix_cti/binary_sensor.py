@@ -11,18 +11,14 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.const import STATE_OFF, STATE_ON, EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import STATE_ON, EntityCategory
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
-from .entity import BasixEntity, BasixExtensionEntity, async_add_extension_entities
+from .entity import BasixEntity, BasixRestoringEntity, async_add_extension_entities
 
 PARALLEL_UPDATES = 0
-
-# Only a real state comes back after a restart; unavailable or unknown means "not known".
-RESTORABLE = {STATE_ON: True, STATE_OFF: False}
 
 CONNECTION = BinarySensorEntityDescription(
     key="connection",
@@ -89,35 +85,21 @@ class BasixConnectionBinarySensor(BasixEntity, BinarySensorEntity):
         return self.coordinator.connected
 
 
-class BasixExtensionBinarySensor(BasixExtensionEntity, BinarySensorEntity, RestoreEntity):
+class BasixExtensionBinarySensor(BasixRestoringEntity[bool], BinarySensorEntity):
     """A binary sensor of one extension, restored while the PBX has not said otherwise."""
 
     entity_description: BasixExtensionBinarySensorEntityDescription
-    _restored: bool | None = None
 
     @override
-    async def async_added_to_hass(self) -> None:
-        """MWI only arrives when a box changes: keep the last state over a restart."""
-        await super().async_added_to_hass()
-        last = await self.async_get_last_state()
-        # Checked after the await: the PBX may have spoken meanwhile.
-        if (
-            last is not None
-            and self.entity_description.is_on_fn(self.coordinator, self.extension) is None
-        ):
-            self._restored = RESTORABLE.get(last.state)
+    def _pbx_value(self) -> bool | None:
+        return self.entity_description.is_on_fn(self.coordinator, self.extension)
 
-    @callback
     @override
-    def _async_handle_update(self) -> None:
-        """Once the PBX has spoken, its word replaces the restored state for good."""
-        if self.entity_description.is_on_fn(self.coordinator, self.extension) is not None:
-            self._restored = None
-        super()._async_handle_update()
+    async def _async_restored_value(self, last: State) -> bool | None:
+        return last.state == STATE_ON
 
     @property
     @override
     def is_on(self) -> bool | None:
         """The PBX's word, or the restored state until it has one."""
-        value = self.entity_description.is_on_fn(self.coordinator, self.extension)
-        return self._restored if value is None else value
+        return self._value()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import override
 
-from homeassistant.core import callback
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import State, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
 
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
@@ -106,3 +108,45 @@ class BasixExtensionEntity(BasixEntity):
     def extension(self) -> Extension:
         """The user as the PBX describes them now (an extension number may change)."""
         return self.coordinator.extensions.get(self._extension.user_id, self._extension)
+
+
+class BasixRestoringEntity[T](BasixExtensionEntity, RestoreEntity):
+    """An extension entity that shows its last state until the PBX tells the current one.
+
+    MWI only arrives when a box changes, so after a restart the PBX may not mention a box for
+    days. The state from before stands until the PBX speaks, and never comes back after.
+    """
+
+    _restored: T | None = None
+
+    def _pbx_value(self) -> T | None:
+        """What the PBX says now; None while it has not said."""
+        raise NotImplementedError
+
+    async def _async_restored_value(self, last: State) -> T | None:
+        """The value to restore from the last state saved (a real one, never unavailable)."""
+        raise NotImplementedError
+
+    def _value(self) -> T | None:
+        """The PBX's value, or the restored one until the PBX has spoken."""
+        value = self._pbx_value()
+        return self._restored if value is None else value
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore the last real state, unless the PBX has spoken already."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is None or last.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return
+        restored = await self._async_restored_value(last)
+        if self._pbx_value() is None:  # checked after the awaits: the PBX may have spoken
+            self._restored = restored
+
+    @callback
+    @override
+    def _async_handle_update(self) -> None:
+        """Once the PBX has spoken, its word replaces the restored one for good."""
+        if self._pbx_value() is not None:
+            self._restored = None
+        super()._async_handle_update()

@@ -13,14 +13,13 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .cti.calls import CallPhase
-from .entity import BasixEntity, BasixExtensionEntity, async_add_extension_entities
+from .entity import BasixEntity, BasixRestoringEntity, async_add_extension_entities
 
 # Entities only write state on push; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -49,11 +48,10 @@ class BasixPbxSensorEntityDescription(SensorEntityDescription):
 
 @dataclass(frozen=True, kw_only=True)
 class BasixExtensionSensorEntityDescription(SensorEntityDescription):
-    """A sensor of one extension; `restore` keeps its last value over a restart."""
+    """A sensor of one extension."""
 
     value_fn: Callable[[BasixCoordinator, Extension], StateType]
     attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
-    restore: bool = False
 
 
 def _call_attributes(coordinator: BasixCoordinator, extension: Extension) -> dict[str, Any]:
@@ -94,7 +92,6 @@ EXTENSION_SENSORS: tuple[BasixExtensionSensorEntityDescription, ...] = (
         # The voicemail binary sensor is what most automations need; the count is for some.
         entity_registry_enabled_default=False,
         value_fn=_new_messages,
-        restore=True,
     ),
 )
 
@@ -129,46 +126,28 @@ class BasixPbxSensor(BasixEntity, SensorEntity):
         return self.entity_description.value_fn(self.coordinator)
 
 
-class BasixExtensionSensor(BasixExtensionEntity, RestoreSensor):
-    """A sensor of one extension."""
+class BasixExtensionSensor(BasixRestoringEntity[StateType], RestoreSensor):
+    """A sensor of one extension; what the PBX has not told since a restart is restored."""
 
     entity_description: BasixExtensionSensorEntityDescription
     # Every call with its details: useful in templates, too bulky for the recorder.
     _unrecorded_attributes = frozenset({"calls"})
-    _restored: StateType = None
 
     @override
-    async def async_added_to_hass(self) -> None:
-        """Restore what the PBX only sends on change (voicemail counts) across restarts."""
-        await super().async_added_to_hass()
-        if not self.entity_description.restore:
-            return
-        last_state = await self.async_get_last_state()
-        last = await self.async_get_last_sensor_data()
-        if (
-            # Checked after the awaits: the PBX may have spoken meanwhile.
-            self.entity_description.value_fn(self.coordinator, self.extension) is None
-            and last_state is not None
-            and last_state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
-            and last is not None
-            and isinstance(last.native_value, int | float | str)
-        ):
-            self._restored = last.native_value
+    def _pbx_value(self) -> StateType:
+        return self.entity_description.value_fn(self.coordinator, self.extension)
 
-    @callback
     @override
-    def _async_handle_update(self) -> None:
-        """Once the PBX has spoken, its value replaces the restored one for good."""
-        if self.entity_description.value_fn(self.coordinator, self.extension) is not None:
-            self._restored = None
-        super()._async_handle_update()
+    async def _async_restored_value(self, last: State) -> StateType:
+        data = await self.async_get_last_sensor_data()
+        value = data.native_value if data is not None else None
+        return value if isinstance(value, int | float | str) else None
 
     @property
     @override
     def native_value(self) -> StateType:
         """The PBX's value, or the restored one until the PBX says otherwise."""
-        value = self.entity_description.value_fn(self.coordinator, self.extension)
-        return self._restored if value is None else value
+        return self._value()
 
     @property
     @override
