@@ -2,9 +2,8 @@
 
 `PbxState.apply` takes the parser's messages in arrival order and answers with a `Delta`. Each
 channel entity (`channel`, `queued_channel`, `parked_channel`) has its own table, so a parked
-call can be in `parked_channel` and, under the same uuid, in `channel`. The channels of a user
-are indexed on every change, so that "the calls of user X" never walks every channel: the work
-of one event is proportional to what it changed.
+call can be in `parked_channel` and, under the same uuid, in `channel`. The work of one event
+is proportional to what it changed; "the calls of user X" is CallTracker's (cti/calls.py).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import cast
 
 from .models import (
     CHANNEL,
-    CHANNEL_ENTITIES,
     GROUP,
     MWI,
     PARKED_CHANNEL,
@@ -41,8 +39,6 @@ _ENDING_WORDS = ("HANGUP", "DESTROY", "DELETE", "REMOVE")
 # An unpark ends the call's stay in its park slot, not the call: FreeSWITCH's CHANNEL_UNPARK
 # comes for a `channel` leg that goes on. So this word ends `parked_channel` items only.
 _UNPARK = "UNPARK"
-
-type _IndexKey = tuple[str, str]  # (entity, uuid): a uuid may be in more than one channel table
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +83,15 @@ def _owners(record: Record | None) -> frozenset[str]:
 
 
 class PbxState:
-    """Every current item of every entity, keyed by `Record.key`, with a per-user channel index."""
+    """Every current item of every entity, keyed by `Record.key`.
+
+    Which calls a user has is CallTracker's to answer (cti/calls.py): it counts parked and
+    voicemail legs for the parker and the box owner, which a plain index by `user_id` would not.
+    """
 
     def __init__(self) -> None:
         """Start empty: the server's snapshots fill the store after connecting."""
         self._tables: dict[str, dict[str, Record]] = {}
-        self._by_user: dict[str, dict[_IndexKey, Channel]] = {}
         self._field_specs: dict[str, tuple[str, ...]] = {}
 
     # --- reading --------------------------------------------------------------------------------
@@ -136,14 +135,6 @@ class PbxState:
         """Every item of `entity` by key (a read-only live view; empty for an unseen entity)."""
         return MappingProxyType(self._table(entity))
 
-    def channels_of_user(self, user_id: str) -> tuple[Channel, ...]:
-        """Return the legs whose `user_id` is `user_id`, from every channel table.
-
-        An index lookup: the cost depends on that user's legs only, never on the whole PBX.
-        """
-        legs = self._by_user.get(user_id)
-        return tuple(legs.values()) if legs else ()
-
     # --- writing --------------------------------------------------------------------------------
 
     def apply(self, message: Message) -> Delta | None:
@@ -177,13 +168,10 @@ class PbxState:
             if old is None:
                 return Delta(entity, (), (), event, False, frozenset())
             del table[key]
-            self._unindex(entity, old)
             return Delta(entity, (), (item,), event, False, _owners(old) | _owners(item))
         table[key] = item
         users = frozenset[str]()
         if old != item:
-            self._unindex(entity, old)
-            self._index(entity, item)
             users = _owners(old) | _owners(item)
         return Delta(entity, (item,), (), event, False, users)
 
@@ -200,29 +188,10 @@ class PbxState:
         users: set[str] = set()
         for record in removed:
             del table[record.key]
-            self._unindex(entity, record)
             users |= _owners(record)
         for key, item in fresh.items():
             old = table.get(key)
             table[key] = item
             if old != item:
-                self._unindex(entity, old)
-                self._index(entity, item)
                 users |= _owners(old) | _owners(item)
         return Delta(entity, tuple(fresh.values()), removed, None, True, frozenset(users))
-
-    # --- the per-user channel index --------------------------------------------------------------
-
-    def _index(self, entity: str, record: Record) -> None:
-        if entity in CHANNEL_ENTITIES and isinstance(record, Channel) and record.user_id:
-            self._by_user.setdefault(record.user_id, {})[(entity, record.uuid)] = record
-
-    def _unindex(self, entity: str, record: Record | None) -> None:
-        if entity not in CHANNEL_ENTITIES or not isinstance(record, Channel) or not record.user_id:
-            return
-        legs = self._by_user.get(record.user_id)
-        if legs is None:
-            return
-        legs.pop((entity, record.uuid), None)
-        if not legs:
-            del self._by_user[record.user_id]
