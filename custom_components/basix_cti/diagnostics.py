@@ -8,6 +8,7 @@ blanked out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 import re
 from typing import Any
@@ -80,10 +81,10 @@ async def async_get_config_entry_diagnostics(
     }
     # Error texts name the domain and API user (so that a user knows which entry is meant).
     secrets = [entry.data.get(key) for key in TO_REDACT_CONFIG]
-    redacted: dict[str, Any] = _without(
-        diagnostics, [secret for secret in secrets if isinstance(secret, str) and secret]
-    )
-    return redacted
+    if named := [re.escape(secret) for secret in secrets if isinstance(secret, str) and secret]:
+        pattern = re.compile("|".join(named))
+        diagnostics = _map_text(diagnostics, lambda text: pattern.sub(REDACTED, text))
+    return diagnostics
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -118,27 +119,17 @@ def _record(record: Record) -> dict[str, Any]:
 
 def _scrub(value: Any) -> Any:
     """Plain JSON, with any text that looks like a number or an address blanked out."""
-    return _blank(to_json(value))
+    return _map_text(
+        to_json(value), lambda text: REDACTED if _LOOKS_PERSONAL.search(text) else text
+    )
 
 
-def _without(value: Any, secrets: list[str]) -> Any:
-    """Replace every occurrence of the entry's own identifiers in any text."""
+def _map_text(value: Any, change: Callable[[str], str]) -> Any:
+    """Apply `change` to every text of a JSON value."""
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
+        return change(value)
     if isinstance(value, dict):
-        return {key: _without(item, secrets) for key, item in value.items()}
+        return {key: _map_text(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_without(item, secrets) for item in value]
-    return value
-
-
-def _blank(value: Any) -> Any:
-    if isinstance(value, str):
-        return REDACTED if _LOOKS_PERSONAL.search(value) else value
-    if isinstance(value, dict):
-        return {key: _blank(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_blank(item) for item in value]
+        return [_map_text(item, change) for item in value]
     return value
