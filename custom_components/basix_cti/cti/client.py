@@ -51,6 +51,7 @@ from .errors import (
 from .models import Message, Notice, Snapshot
 from .problems import ProblemReporter
 from .protocol import Parser
+from .sync import SYNC_SETTLE, SnapshotSync
 from .terms import EtfDecodeError
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ _LOGGER = logging.getLogger(__name__)
 WS_PATH = "/basix/api/ws_cti"
 REDACTED = "**REDACTED**"
 
+# The longest wait between two attempts: a PBX that is back after a long outage is found again
+# within a minute (full jitter spreads the attempts of many clients over it).
+MAX_BACKOFF = 50.0
 # A connection that lived this long was healthy: the next reconnect starts from backoff_min.
 # A snapshot alone proves nothing: a server that sends one and closes at once would otherwise be
 # reconnected to (and send its whole PBX) every second, forever.
@@ -534,7 +538,7 @@ class CtiClient:
         *,
         heartbeat: float | None = 30.0,
         backoff_min: float = 1.0,
-        backoff_max: float = 300.0,
+        backoff_max: float = MAX_BACKOFF,
         reporter: ProblemReporter | None = None,
         connect_timeout: float = 30.0,
         on_term: Callable[[Any], None] | None = None,
@@ -568,6 +572,10 @@ class CtiClient:
         self._close_cancels = 0
         self._ever_connected = False
         self._last_error: CtiError | None = None
+        # connect(): the task it started, and how its first connection went.
+        self._task: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[None] | None = None
+        self._crashes_logged: set[str] = set()
 
     def __repr__(self) -> str:
         """Where the client connects (redacted) and whether it is connected."""
@@ -605,6 +613,65 @@ class CtiClient:
         task.cancel("CtiClient closed")
         await asyncio.wait([task])
 
+    async def connect(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - API
+        """Connect, and return once this connection is in sync with the PBX.
+
+        In sync means every snapshot the PBX announced has been handed to `on_message` (see
+        `sync.py`), and `on_connection(True, None)` has been called. The connection then lives
+        on in a task of the client's own, reconnecting as `run()` does, until `close()`;
+        `wait_closed()` says how it ended.
+
+        Raises the typed error of the first connection: `AuthenticationError` (a refusal said
+        only in words is retried first, as `run()` does), `ConnectionLimitError`,
+        `CannotConnectError`, or `ConnectTimeoutError` when the PBX is not in sync within
+        `timeout` seconds. The client is closed then.
+        """
+        if self._task is not None or self._run_task is not None:
+            raise RuntimeError("CtiClient is already running")
+        first = self._first = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self.run(), name=f"ws_cti {self._config.host}")
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(first)
+        except TimeoutError:
+            await self._abandon()
+            raise ConnectTimeoutError(
+                f"The PBX at {self._config.host} did not send its snapshots within {timeout:g} s"
+            ) from None
+        except BaseException:
+            await self._abandon()
+            raise
+
+    async def _abandon(self) -> None:
+        """Close after a failed `connect()`; what the task and the future held was told."""
+        await self.close()
+        for done in (self._first, self._task):
+            if done is not None and done.done() and not done.cancelled():
+                done.exception()  # retrieved: raised by connect() already, or moot
+            elif done is not None:
+                done.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection `connect()` opened ends for good.
+
+        Returns after `close()`; raises `AuthenticationError` when the PBX refused the token
+        (the client stops then: retrying a revoked token would only hammer the PBX). Cancelling
+        the wait leaves the connection alone.
+        """
+        if self._task is None:
+            raise RuntimeError("CtiClient.connect() was not called")
+        await asyncio.shield(self._task)
+
+    def _first_ended(self, error: CtiError | None) -> None:
+        """Tell `connect()` how the first connection went (None: in sync)."""
+        first = self._first
+        if first is None or first.done():
+            return
+        if error is None:
+            first.set_result(None)
+        else:
+            first.set_exception(error)
+
     async def run(self) -> None:
         """Connect and keep connecting until closed or cancelled.
 
@@ -622,7 +689,10 @@ class CtiClient:
         auth_words = 0  # closes in a row that only sounded like a refused token
         try:
             while not self._closed:
-                ending = await self._connection()
+                try:
+                    ending = await self._connection()
+                except Exception as err:  # noqa: BLE001 - a bug must not end it for good
+                    ending = self._crashed(err)
                 error = ending.error
                 if isinstance(error, AuthenticationError) and not _proves_auth(error):
                     auth_words = 1 if ending.had_data else auth_words + 1
@@ -634,6 +704,8 @@ class CtiClient:
                 else:
                     auth_words = 0
                 self._note_ending(ending)
+                if not isinstance(ending.error, PossibleAuthenticationError):
+                    self._first_ended(ending.error)
                 if isinstance(ending.error, AuthenticationError):
                     _LOGGER.debug("Giving up on %s: %s", self._config.redacted_url(), ending.error)
                     raise ending.error
@@ -652,6 +724,23 @@ class CtiClient:
             self._run_task = None
             if self._connected:
                 self._set_connected(False, "closed" if self._closed else "cancelled")
+
+    def _crashed(self, err: Exception) -> _Ending:
+        """A connection ended on an unexpected exception: say why once, then reconnect."""
+        kind = type(err).__name__
+        if kind not in self._crashes_logged:
+            self._crashes_logged.add(kind)
+            _LOGGER.error(
+                "The connection to %s failed unexpectedly (a bug: please report it); "
+                "reconnecting",
+                self._config.host,
+                exc_info=(type(err), err, err.__traceback__),
+            )
+        else:
+            _LOGGER.debug("The connection to %s failed again on %s", self._config.host, kind)
+        return _Ending(
+            CannotConnectError(f"The connection to {self._config.host} failed ({kind})")
+        )
 
     def _backoff_delay(self, failures: int, retry_after: float | None) -> float:
         # Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2^n)], so that
@@ -716,15 +805,32 @@ class CtiClient:
         close_code: int | None = None
         close_reason: str | None = None
         error: BaseException | None = None
+        sync = SnapshotSync()
+        settle: asyncio.TimerHandle | None = None
+
+        def settled() -> None:
+            if sync.settle():
+                self._announce_connected()
+
         try:
             while True:
                 msg = await ws.receive()
                 if msg.type is aiohttp.WSMsgType.BINARY:
-                    for message in await self._handle_frame(msg.data):
+                    frame = await self._handle_frame(msg.data)
+                    in_sync = False
+                    for message in frame:
+                        in_sync |= sync.note(message, self._parser.field_specs)
                         if isinstance(message, Snapshot):
                             got_snapshot = True
                         elif isinstance(message, Notice) and message.text:
                             notice = (loop.time(), message.text)
+                    if in_sync:
+                        # After the frame's messages: the owner has applied every snapshot.
+                        self._announce_connected()
+                    elif sync.started and not sync.in_sync:
+                        if settle is not None:
+                            settle.cancel()
+                        settle = loop.call_later(SYNC_SETTLE, settled)
                 elif msg.type is aiohttp.WSMsgType.TEXT:
                     self.stats.frames += 1
                     self._reporter.report(
@@ -741,6 +847,8 @@ class CtiClient:
                 else:  # CLOSING, CLOSED
                     break
         finally:
+            if settle is not None:
+                settle.cancel()
             await ws.close()
         if close_code is None:
             close_code = ws.close_code
@@ -792,8 +900,6 @@ class CtiClient:
                 _LOGGER.exception("Error in the term callback of %s", self._config.host)
         for message in messages:
             self.stats.messages += 1
-            if not self._connected and not isinstance(message, Notice):
-                self._announce_connected()
             try:
                 self._on_message(message)
             except Exception:
@@ -801,9 +907,10 @@ class CtiClient:
         return messages
 
     def _announce_connected(self) -> None:
-        # Announced with the first data message, not at the upgrade: a server enforcing its
-        # limit may accept the upgrade only to send a notice and close, and its owner should
-        # see one refusal then, not a connection that flaps up and down at every retry.
+        # Announced once the connection is in sync (sync.py), not at the upgrade nor at the
+        # first frame: until its snapshots are in, the owner's state is the one from before an
+        # outage. And a server enforcing its limit may accept the upgrade only to send a notice
+        # and close: its owner should see one refusal then, not a connection that flaps.
         if self._ever_connected:
             self.stats.reconnects += 1
             _LOGGER.debug("Reconnected to %s", self._config.redacted_url())
@@ -814,6 +921,7 @@ class CtiClient:
         # at last_error when it later ends with "closed" must not see a stale limit.
         self._last_error = None
         self._set_connected(True, None)
+        self._first_ended(None)
 
     def _decode_failed(self, data: bytes, reason: str, offset: int) -> None:
         self.stats.decode_errors += 1
