@@ -5,42 +5,19 @@ from __future__ import annotations
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceEntry
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import BasixConfigEntry, BasixCoordinator, device_identifier, issue_ids
-from .cti.errors import AuthenticationError, ConnectionLimitError, CtiError
+from .coordinator import BasixConfigEntry, BasixCoordinator, Issue, device_identifier, issue_id
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> bool:
-    """Connect to the PBX, wait for its first snapshot, then create the entities."""
+    """Connect to the PBX, wait until its snapshots are in, then create the entities."""
     coordinator = BasixCoordinator(hass, entry)
-    try:
-        await coordinator.async_connect()
-    except AuthenticationError as err:
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN,
-            translation_key="invalid_auth",
-            translation_placeholders={"domain": coordinator.config.domain},
-        ) from err
-    except ConnectionLimitError as err:
-        coordinator.async_raise_limit_issue(err)
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="connection_limit",
-            translation_placeholders={"app_name": coordinator.config.app_name},
-        ) from err
-    except CtiError as err:
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"error": str(err)},
-        ) from err
-
+    await coordinator.async_setup()
     entry.runtime_data = coordinator
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -56,15 +33,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> boo
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> bool:
-    """Close the connection first, so that nothing reaches entities being removed."""
-    await entry.runtime_data.async_shutdown()
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Remove the entities, then close the connection (kept if the platforms stay)."""
+    if unload_ok := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        await entry.runtime_data.async_shutdown()
+    return unload_ok
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> None:
     """A removed entry takes its repair issues with it, even one never loaded."""
-    for issue_id in issue_ids(entry):
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
+    for issue in Issue:
+        ir.async_delete_issue(hass, DOMAIN, issue_id(entry, issue))
 
 
 async def async_remove_config_entry_device(

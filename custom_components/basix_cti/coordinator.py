@@ -7,20 +7,22 @@ signals per user instead, and a delta reaches only the users it names.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util.signal_type import SignalType
 
 from .const import (
@@ -37,18 +39,15 @@ from .const import (
     EVENT_CALL,
 )
 from .cti.calls import CallEvent, CallTracker
-from .cti.client import CtiClient, CtiConfig, Scope, ScopeKind
+from .cti.client import MAX_BACKOFF, CtiClient, CtiConfig, Scope, ScopeKind
 from .cti.errors import (
     AuthenticationError,
-    CannotConnectError,
     ConnectionLimitError,
     ConnectionTakenOverError,
-    ConnectTimeoutError,
     CtiError,
-    PossibleAuthenticationError,
 )
 from .cti.export import to_json
-from .cti.models import USER, Channel, Message, Mwi, Snapshot, User
+from .cti.models import USER, Channel, Message, Mwi, User
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
 
@@ -56,15 +55,26 @@ _LOGGER = logging.getLogger(__package__)
 
 type BasixConfigEntry = ConfigEntry[BasixCoordinator]
 
-# Reconnect delays (seconds): from quick for a blip to five minutes for a PBX that is down.
+# Reconnect delays (seconds): quick for a blip; at most MAX_BACKOFF, so that a PBX that is
+# back after a long outage is found again within a minute.
 BACKOFF_MIN = 1.0
-BACKOFF_MAX = 300.0
-# How long set-up waits for the PBX's first snapshot before trying again later; one attempt
-# may take CLIENT_CONNECT_TIMEOUT, and a refusal said only in words is retried inside it.
+BACKOFF_MAX = MAX_BACKOFF
+# How long set-up waits for the PBX's snapshots before trying again later; one attempt may take
+# CLIENT_CONNECT_TIMEOUT, and a refusal said only in words is retried inside it.
 CONNECT_TIMEOUT = 20.0
 CLIENT_CONNECT_TIMEOUT = 10.0
+# An outage this long is worth a repair issue: a blip or a PBX restart is over well before.
+OUTAGE_ISSUE_AFTER = 15 * 60.0
 MESSAGE_LOG_SIZE = 50
 CONNECTION_LOG_SIZE = 20
+
+
+class Issue(StrEnum):
+    """The repair issues an entry may raise; each value is also its translation key."""
+
+    CONNECTION_LIMIT = "connection_limit"
+    CONNECTION_TAKEN_OVER = "connection_taken_over"
+    PBX_UNREACHABLE = "pbx_unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +105,7 @@ class BasixCoordinator:
     """Owns the ws_cti connection of one config entry and fans its changes out per user."""
 
     def __init__(self, hass: HomeAssistant, entry: BasixConfigEntry) -> None:
-        """Prepare the state; `async_connect` opens the connection."""
+        """Prepare the state; `async_setup` opens the connection."""
         self.hass = hass
         self.entry = entry
         self.config = cti_config(dict(entry.data), dict(entry.options))
@@ -119,14 +129,15 @@ class BasixCoordinator:
             reporter=self.reporter,
         )
         self._was_connected = False
-        self._users_from_server = False
+        # Users the last complete user snapshot lacked: a second one in a row removes them.
+        self._missing: set[str] = set()
+        self._outage: CALLBACK_TYPE | None = None
         prefix = f"{DOMAIN}_{entry.entry_id}"
         # Every entity follows the connection (availability) and its own user, or the PBX.
         self.signal_connection = SignalType[()](f"{prefix}_connection")
         self.signal_pbx = SignalType[()](f"{prefix}_pbx")
         self.signal_new_extensions = SignalType[list[Extension]](f"{prefix}_new_extensions")
         self._signal_prefix = prefix
-        self._ready: asyncio.Future[None] = hass.loop.create_future()
 
     @property
     def hub_name(self) -> str:
@@ -140,64 +151,67 @@ class BasixCoordinator:
             return None
         return f"https://{self.config.host}/basix/"
 
-    async def async_connect(self) -> None:
-        """Open the connection, and return once the PBX has sent its first snapshot.
+    async def async_setup(self) -> None:
+        """Connect, and return once the PBX's snapshots are applied; else raise for set-up.
 
         The one connection then stays open in the background for as long as the entry is
-        loaded. If the first attempt fails, its error is raised (and the connection closed), so
-        that set-up can tell a refused token (reauth) from a PBX out of reach (retry later).
+        loaded. A refused token raises ConfigEntryAuthFailed (reauth); a PBX out of reach or
+        at its connection limit ConfigEntryNotReady (retry later, with a repair issue for the
+        limit).
         """
-        self.entry.async_create_background_task(
-            self.hass, self._async_run(), f"{DOMAIN} {self.config.domain}"
+        self._seed_extensions()
+        self.entry.async_on_unload(
+            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
         )
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await self._ready
-        except TimeoutError as err:
-            await self.client.close()
-            raise ConnectTimeoutError(
-                f"{self.hub_name} sent no snapshot within {CONNECT_TIMEOUT:.0f} s"
-            ) from err
-        except BaseException:
-            await self.client.close()
-            raise
-
-    async def _async_run(self) -> None:
-        try:
-            await self.client.run()
+            await self.client.connect(timeout=CONNECT_TIMEOUT)
         except AuthenticationError as err:
-            if not self._set_up:
-                # Set-up fails on it (ConfigEntryAuthFailed starts the reauth).
-                self._fail_set_up(err)
-            elif not self.hass.is_stopping:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="invalid_auth",
+                translation_placeholders={"domain": self.config.domain},
+            ) from err
+        except ConnectionLimitError as err:
+            self._raise_limit_issue(err)
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="connection_limit",
+                translation_placeholders={"app_name": self.config.app_name},
+            ) from err
+        except CtiError as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self.entry.async_create_background_task(
+            self.hass, self._async_watch(), f"{DOMAIN} {self.config.domain}"
+        )
+
+    async def _async_watch(self) -> None:
+        """Act on how the connection ended: a refused token asks for a new one."""
+        try:
+            await self.client.wait_closed()
+        except AuthenticationError as err:
+            if not self.hass.is_stopping:
                 _LOGGER.warning("%s refused the API token: %s", self.hub_name, err)
-                self._set_connected(False, str(err))
                 self.entry.async_start_reauth(self.hass)
-        except Exception as err:
-            # run() only ends on close or a refused token: anything else is a bug, and the
-            # entities must not go on showing what was true before it.
-            _LOGGER.exception("The connection to %s ended unexpectedly", self.hub_name)
-            self._fail_set_up(CannotConnectError(f"{self.hub_name}: {err!r}"))
-            self._set_connected(False, repr(err))
-        finally:
-            # Cancelled while set-up waits (Home Assistant stopping): set-up ends now too.
-            self._fail_set_up(CannotConnectError(f"{self.hub_name}: connection closed"))
+        except Exception:
+            # The client recovers from failures of a connection; this is a bug in the client
+            # itself. A reload starts over rather than leaving a dead connection loaded.
+            _LOGGER.exception("The connection to %s ended unexpectedly; reloading", self.hub_name)
+            self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
 
-    def _fail_set_up(self, error: CtiError) -> None:
-        if not self._ready.done():
-            self._ready.set_exception(error)
-
-    @property
-    def _set_up(self) -> bool:
-        """Whether the first snapshot arrived, so that set-up succeeded."""
-        ready = self._ready
-        return ready.done() and not ready.cancelled() and ready.exception() is None
+    async def _async_stop(self, _event: Event) -> None:
+        """Home Assistant stops: close now, keeping the states as they are (they are saved)."""
+        await self.client.close()
 
     async def async_shutdown(self) -> None:
         """Close the connection for good, and drop the issues that were about it."""
         await self.client.close()
-        for issue_id in self._issue_ids:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self._end_outage()
+        for issue in Issue:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry, issue))
 
     def signal_user(self, user_id: str) -> SignalType[()]:
         """The signal of changes to one user's calls or voicemail."""
@@ -214,20 +228,16 @@ class BasixCoordinator:
             mwi.get(extension.extension) if extension.extension else None
         )
 
+    # --- the connection -------------------------------------------------------------------------
+
     @callback
     def _handle_connection(self, connected: bool, reason: str | None) -> None:
-        error = self.client.last_error
-        if not connected and not self._ready.done():
-            # A refusal said only in words is retried by the client; set-up waits for it.
-            if error is not None and not isinstance(error, PossibleAuthenticationError):
-                self._fail_set_up(error)
-            return
         if self.client.closed or self.hass.is_stopping:
             # Unloading or shutting down: the states stay as they were (and are restored so).
             return
         self._set_connected(connected, reason)
-        if error is not None and not connected:
-            self.async_raise_limit_issue(error)
+        if not connected and (error := self.client.last_error) is not None:
+            self._raise_limit_issue(error)
 
     @callback
     def _set_connected(self, connected: bool, reason: str | None) -> None:
@@ -239,14 +249,39 @@ class BasixCoordinator:
             if self._was_connected:
                 _LOGGER.info("Connection to %s restored", self.hub_name)
             self._was_connected = True
-            for issue_id in self._issue_ids:
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            self._end_outage()
+            for issue in Issue:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry, issue))
         else:
             _LOGGER.info("Lost connection to %s (%s); reconnecting", self.hub_name, reason)
+            self._outage = async_call_later(self.hass, OUTAGE_ISSUE_AFTER, self._raise_outage_issue)
         async_dispatcher_send(self.hass, self.signal_connection)
 
     @callback
-    def async_raise_limit_issue(self, error: CtiError) -> None:
+    def _raise_outage_issue(self, _now: datetime) -> None:
+        """Still unreachable after a long time: the log said so at INFO, now say it visibly."""
+        self._outage = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id(self.entry, Issue.PBX_UNREACHABLE),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=Issue.PBX_UNREACHABLE,
+            translation_placeholders={
+                "pbx": self.hub_name,
+                "minutes": f"{OUTAGE_ISSUE_AFTER / 60:.0f}",
+                "error": self.client.stats.last_error or "",
+            },
+        )
+
+    def _end_outage(self) -> None:
+        if self._outage is not None:
+            self._outage()
+            self._outage = None
+
+    @callback
+    def _raise_limit_issue(self, error: CtiError) -> None:
         """Tell the user when the PBX's connection limit keeps Home Assistant out.
 
         Pushed out by another application that takes over with `forced`: only a unique
@@ -258,47 +293,42 @@ class BasixCoordinator:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                self._issue_ids[1],
+                issue_id(self.entry, Issue.CONNECTION_TAKEN_OVER),
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key="connection_taken_over",
+                translation_key=Issue.CONNECTION_TAKEN_OVER,
                 translation_placeholders=placeholders,
             )
         elif isinstance(error, ConnectionLimitError) and not self.config.forced:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                self._issue_ids[0],
+                issue_id(self.entry, Issue.CONNECTION_LIMIT),
                 is_fixable=True,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key="connection_limit",
+                translation_key=Issue.CONNECTION_LIMIT,
                 translation_placeholders=placeholders,
                 data={"entry_id": self.entry.entry_id},
             )
 
-    @property
-    def _issue_ids(self) -> tuple[str, str]:
-        return issue_ids(self.entry)
+    # --- what the PBX says ----------------------------------------------------------------------
 
     @callback
     def _handle_message(self, message: Message) -> None:
         self.messages.append((datetime.now(UTC), message))
-        if isinstance(message, Snapshot):
-            self._users_from_server |= message.entity == USER
-            if not self._ready.done():
-                self._ready.set_result(None)
         delta = self.state.apply(message)
         if delta is None:
             return
         active_calls = self.tracker.active_calls
         events, users = self.tracker.apply(delta)
-        self._update_extensions(delta)
-        for event in events:
-            self._fire(event)
+        self._reconcile_devices(delta)
         for user_id in users | delta.users:
             async_dispatcher_send(self.hass, self.signal_user(user_id))
         if self.tracker.active_calls != active_calls:
             async_dispatcher_send(self.hass, self.signal_pbx)
+        # Only now: an automation on an event reads the states the event changed.
+        for event in events:
+            self._fire(event)
 
     def _fire(self, event: CallEvent) -> None:
         extension = self.extensions.get(event.user_id)
@@ -313,80 +343,82 @@ class BasixCoordinator:
         self.hass.bus.async_fire(EVENT_CALL, data)
         async_dispatcher_send(self.hass, self.signal_call(event.user_id), event)
 
-    def _update_extensions(self, delta: Delta) -> None:
-        """Keep one device per user: from user records, or from what legs and MWI reveal."""
-        if delta.entity == USER:
-            if delta.snapshot:
-                self._remove_stale_devices()
-                gone = [user_id for user_id in self.extensions if user_id not in self.state.users]
-            else:
-                gone = [user.key for user in delta.removed if user.key in self.extensions]
-            self._remove_extensions(gone)
-            self._add_extensions(
-                [_extension_of(user) for user in delta.upserted if isinstance(user, User)]
-            )
-            return
-        if self._users_from_server:
-            return
-        # The older generation sends no users: a user is known by the legs and boxes naming them.
-        found: dict[str, Extension] = {}
-        for record in delta.upserted:
-            if not isinstance(record, Channel | Mwi) or not (user_id := record.user_id):
-                continue
-            if user_id not in self.extensions:
-                name = record.user_name if isinstance(record, Channel) else None
-                found[user_id] = Extension(user_id, _display_name(name, None, user_id), None)
-        self._add_extensions(list(found.values()))
+    # --- devices --------------------------------------------------------------------------------
 
-    def _add_extensions(self, extensions: list[Extension]) -> None:
-        device_registry = dr.async_get(self.hass)
+    def _seed_extensions(self) -> None:
+        """Start from the users of the last run, as their devices remember them.
+
+        The older generation sends no users: without this, a user's entities (and the
+        voicemail they restore) would wait for that user's next call. Users the PBX no longer
+        has go as `_reconcile_devices` decides.
+        """
+        prefix = f"{self.device_identifier()[1]}:"
+        registry = dr.async_get(self.hass)
+        for device in dr.async_entries_for_config_entry(registry, self.entry.entry_id):
+            for domain, identifier in device.identifiers:
+                if domain == DOMAIN and identifier.startswith(prefix):
+                    user_id = identifier.removeprefix(prefix)
+                    name = device.name or _display_name(None, None, user_id)
+                    self.extensions[user_id] = Extension(user_id, name, None)
+
+    def _reconcile_devices(self, delta: Delta) -> None:
+        """Keep one device per user: added, renamed and removed as the PBX tells.
+
+        A user goes on an explicit removal, or when two complete user snapshots in a row
+        (two connections) lack them; never on an empty snapshot, which may be a PBX that is
+        not ready, nor on a first partial one. Without user records (older generation), users
+        are learnt from the legs and boxes naming them, and never removed by the integration.
+        """
+        found: list[Extension] = []
+        gone: set[str] = set()
+        if delta.entity == USER:
+            found = [_extension_of(user) for user in delta.upserted if isinstance(user, User)]
+            if not delta.snapshot:
+                gone = {user.key for user in delta.removed}
+            elif found:
+                lacking = set(self.extensions) - {extension.user_id for extension in found}
+                gone = lacking & self._missing
+                self._missing = lacking - gone
+            self._missing -= {extension.user_id for extension in found}
+        elif USER not in self.state.field_specs:
+            for record in delta.upserted:
+                if not isinstance(record, Channel | Mwi) or not (user_id := record.user_id):
+                    continue
+                if user_id not in self.extensions:
+                    name = record.user_name if isinstance(record, Channel) else None
+                    found.append(Extension(user_id, _display_name(name, None, user_id), None))
+        registry = dr.async_get(self.hass)
         new: list[Extension] = []
-        for extension in extensions:
-            if extension.user_id not in self.extensions:
-                new.append(extension)
-            elif self.extensions[extension.user_id] == extension:
+        for extension in found:
+            old = self.extensions.get(extension.user_id)
+            if old == extension:
                 continue
-            elif device := device_registry.async_get_device_by_identifier(
-                self.device_identifier(extension.user_id), self.entry.entry_id
-            ):
-                # A renamed user keeps their device; only its name follows the PBX.
-                device_registry.async_update_device(device.id, name=extension.name)
             self.extensions[extension.user_id] = extension
+            if old is None:
+                new.append(extension)
+            elif device := self._device(registry, extension.user_id):
+                # A renamed user keeps their device; only its name follows the PBX.
+                registry.async_update_device(device.id, name=extension.name)
+        for user_id in gone & set(self.extensions):
+            del self.extensions[user_id]
+            if device := self._device(registry, user_id):
+                registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
         if new:
             async_dispatcher_send(self.hass, self.signal_new_extensions, new)
 
-    def _remove_stale_devices(self) -> None:
-        """Drop the devices of users deleted at the PBX while Home Assistant was not listening."""
-        device_registry = dr.async_get(self.hass)
-        current = {self.device_identifier()} | {
-            self.device_identifier(user_id) for user_id in self.state.users
-        }
-        for device in dr.async_entries_for_config_entry(device_registry, self.entry.entry_id):
-            if not device.identifiers & current:
-                device_registry.async_update_device(
-                    device.id, remove_config_entry_id=self.entry.entry_id
-                )
-
-    def _remove_extensions(self, user_ids: list[str]) -> None:
-        device_registry = dr.async_get(self.hass)
-        for user_id in user_ids:
-            del self.extensions[user_id]
-            device = device_registry.async_get_device_by_identifier(
-                self.device_identifier(user_id), self.entry.entry_id
-            )
-            if device is not None:
-                device_registry.async_update_device(
-                    device.id, remove_config_entry_id=self.entry.entry_id
-                )
+    def _device(self, registry: dr.DeviceRegistry, user_id: str) -> dr.DeviceEntry | None:
+        return registry.async_get_device_by_identifier(
+            self.device_identifier(user_id), self.entry.entry_id
+        )
 
     def device_identifier(self, user_id: str | None = None) -> tuple[str, str]:
         """The device registry identifier of the PBX (None) or of one of its users."""
         return device_identifier(self.entry, user_id)
 
 
-def issue_ids(entry: ConfigEntry) -> tuple[str, str]:
-    """The repair issues an entry may raise: refused at the limit, and taken over."""
-    return (f"connection_limit_{entry.entry_id}", f"connection_taken_over_{entry.entry_id}")
+def issue_id(entry: ConfigEntry, issue: Issue) -> str:
+    """The id of one of an entry's repair issues."""
+    return f"{issue}_{entry.entry_id}"
 
 
 def device_identifier(entry: ConfigEntry, user_id: str | None = None) -> tuple[str, str]:

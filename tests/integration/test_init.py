@@ -9,7 +9,7 @@ from unittest.mock import patch
 import aiohttp
 from aiohttp import web
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -105,8 +105,7 @@ async def test_setup_ends_when_home_assistant_stops(
     async with asyncio.timeout(5):  # (not wait_for: it would wait for set-up itself)
         await simulator.wait_for_connections(1)
     started = time.monotonic()
-    for task in list(hass._background_tasks):
-        task.cancel()  # what Home Assistant's stop does to background tasks
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     assert not await setup
     assert time.monotonic() - started < 5  # the set-up timeout is 20 s
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
@@ -199,15 +198,20 @@ async def test_token_revoked_while_connected(
 
 
 async def test_users_deleted_while_away_lose_their_devices(
-    hass: HomeAssistant, config_entry: MockConfigEntry
+    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
 ) -> None:
-    """A device left from before a restart, of a user the PBX no longer has, is removed."""
+    """A device from before a restart, of a user two snapshots in a row lack, is removed."""
     config_entry.add_to_hass(hass)
     registry = dr.async_get(hass)
     registry.async_get_or_create(
         config_entry_id=config_entry.entry_id, identifiers={(DOMAIN, f"{UNIQUE_ID}:9999")}
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
+    # One snapshot may be partial: the device stays (and its entities show).
+    assert registry.async_get_device_by_identifier(
+        (DOMAIN, f"{UNIQUE_ID}:9999"), config_entry.entry_id
+    )
+    await simulator.close_connections()
     await wait_for(
         hass,
         lambda: (
@@ -219,6 +223,32 @@ async def test_users_deleted_while_away_lose_their_devices(
     assert registry.async_get_device_by_identifier(
         (DOMAIN, f"{UNIQUE_ID}:1001"), config_entry.entry_id
     )
+
+
+async def test_empty_user_snapshot_removes_no_device(
+    hass: HomeAssistant,
+    simulator: SimulatorServer,
+    pbx: Pbx,
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PBX that sends no users on a reconnect (not ready yet) does not remove everyone."""
+    registry = dr.async_get(hass)
+    snapshot = pbx.snapshot
+    monkeypatch.setattr(
+        pbx, "snapshot", lambda entity: [] if entity == "user" else snapshot(entity)
+    )
+    coordinator = init_integration.runtime_data
+    for reconnects in (1, 2):
+        await simulator.close_connections()
+        await wait_for(
+            hass,
+            lambda n=reconnects: coordinator.connected and coordinator.client.stats.reconnects == n,
+        )
+    devices = dr.async_entries_for_config_entry(registry, init_integration.entry_id)
+    assert len(devices) == 5  # the PBX and its four users
+    voicemail = entity_id(hass, "binary_sensor", "voicemail", "1002")
+    assert hass.states.get(voicemail).state == "on"
 
 
 async def test_users_come_and_go(

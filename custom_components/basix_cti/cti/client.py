@@ -724,6 +724,9 @@ class CtiClient:
             self._run_task = None
             if self._connected:
                 self._set_connected(False, "closed" if self._closed else "cancelled")
+            self._first_ended(
+                CannotConnectError(f"The connection to {self._config.host} was closed")
+            )
 
     def _crashed(self, err: Exception) -> _Ending:
         """A connection ended on an unexpected exception: say why once, then reconnect."""
@@ -731,16 +734,13 @@ class CtiClient:
         if kind not in self._crashes_logged:
             self._crashes_logged.add(kind)
             _LOGGER.error(
-                "The connection to %s failed unexpectedly (a bug: please report it); "
-                "reconnecting",
+                "The connection to %s failed unexpectedly (a bug: please report it); reconnecting",
                 self._config.host,
                 exc_info=(type(err), err, err.__traceback__),
             )
         else:
             _LOGGER.debug("The connection to %s failed again on %s", self._config.host, kind)
-        return _Ending(
-            CannotConnectError(f"The connection to {self._config.host} failed ({kind})")
-        )
+        return _Ending(CannotConnectError(f"The connection to {self._config.host} failed ({kind})"))
 
     def _backoff_delay(self, failures: int, retry_after: float | None) -> float:
         # Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2^n)], so that
