@@ -151,6 +151,33 @@ async def test_monitor_wrong_token_exits_with_auth_status(simulator: SimulatorSe
     assert out.getvalue() == ""
 
 
+async def test_monitor_refused_at_the_limit_exits_with_refused_status(pbx: Pbx) -> None:
+    """A PBX that refuses the connection (HTTP 429) is a failure, not a clean run."""
+    server = SimulatorServer(pbx, domain=DOMAIN, token=TOKEN, connection_limit=0)
+    await server.start()
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        status = await cli.monitor(args(server.url, "--duration", "0.5"), TOKEN, out=out, err=err)
+    finally:
+        await server.stop()
+    assert status == cli.EXIT_REFUSED
+    assert "allows 2 connections" in err.getvalue()
+    assert out.getvalue() == ""
+
+
+async def test_monitor_ending_disconnected_says_why(simulator: SimulatorServer) -> None:
+    """Cut off for good during the run (taken over): the exit status says so."""
+    out, err = io.StringIO(), io.StringIO()
+    monitor = asyncio.create_task(
+        cli.monitor(args(simulator.url, "--duration", "1.5"), TOKEN, out=out, err=err)
+    )
+    await simulator.wait_for_connections(1)
+    simulator.connection_limit = 0
+    await simulator.close_connections(4000, "replaced by a newer connection")
+    assert await monitor == cli.EXIT_REFUSED
+    assert "took this connection over" in err.getvalue()
+
+
 async def test_monitor_rejects_a_bad_scope() -> None:
     err = io.StringIO()
     status = await cli.monitor(args("127.0.0.1:1", "--scope", "user_floor=3"), TOKEN, err=err)
@@ -170,12 +197,12 @@ def test_main_needs_a_token(
 def test_main_runs_the_monitor(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A closed port and a short duration: main() wires arguments, token and exit status together.
+    # A closed port: main() wires arguments, token and exit status together.
     monkeypatch.setenv(cli.TOKEN_ENV, TOKEN)
     status = cli.main(
         ["monitor", "--server", "ws://127.0.0.1:9", "--domain", DOMAIN, "--duration", "0.3"]
     )
-    assert status == cli.EXIT_OK
+    assert status == cli.EXIT_UNREACHABLE
     captured = capsys.readouterr()
     assert "disconnected: Cannot connect to 127.0.0.1:9" in captured.err
     assert TOKEN not in captured.err + captured.out

@@ -7,6 +7,10 @@ problems on stderr. The API token is read from `BASIX_TOKEN` (keeps it out of sh
 
     BASIX_TOKEN=... python -m custom_components.basix_cti.cti monitor
         --server bcs.brastel.com --domain example.basix --scope user_extension=201
+
+The exit status says how it went, for scripts: 0 connected to the end, 3 the token was refused,
+4 the PBX refused the connection (its connection limit, or another client took over), 5 the
+PBX could not be reached (at the start, or when the run ended).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import aiohttp
 
 from .calls import CallTracker
 from .client import CtiClient, CtiConfig, Scope
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ConnectionLimitError, CtiError
 from .export import to_json
 from .models import Message
 from .store import PbxState
@@ -35,6 +39,10 @@ TOKEN_ENV = "BASIX_TOKEN"
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+EXIT_REFUSED = 4
+EXIT_UNREACHABLE = 5
+# How long the first connection may take to be in sync before the monitor gives up.
+CONNECT_TIMEOUT = 30.0
 EXIT_INTERRUPTED = 130
 
 
@@ -214,15 +222,20 @@ async def monitor(
             heartbeat=args.heartbeat,
             on_term=printer.on_term if args.raw else None,
         )
-        run = asyncio.create_task(client.run())
         try:
+            await client.connect(timeout=CONNECT_TIMEOUT)
+            run = asyncio.create_task(client.wait_closed())
             # At the end of --duration the client is closed, not cancelled: a normal end.
             await asyncio.wait([run], timeout=args.duration)
             await client.close()
             await run
-        except AuthenticationError as error:
+            # Closed while disconnected: why the last attempt failed is how the run ended.
+            if (ended := client.last_error) is not None:
+                err.write(f"error: {ended}\n")
+                return _status(ended)
+        except CtiError as error:
             err.write(f"error: {error}\n")
-            return EXIT_AUTH
+            return _status(error)
         finally:
             await client.close()  # also ends `run` when we were cancelled (Ctrl-C)
             stats = client.stats
@@ -231,6 +244,14 @@ async def monitor(
                 f"decode_errors={stats.decode_errors} reconnects={stats.reconnects}\n"
             )
     return EXIT_OK
+
+
+def _status(error: CtiError) -> int:
+    if isinstance(error, AuthenticationError):
+        return EXIT_AUTH
+    if isinstance(error, ConnectionLimitError):
+        return EXIT_REFUSED
+    return EXIT_UNREACHABLE
 
 
 def _token(args: argparse.Namespace) -> str | None:
