@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
 
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -37,8 +39,18 @@ async def test_diagnostics(
     pbx.answer(call)
     await wait_for(hass, lambda: hass.states.get(state).state == "talking")
 
+    # An element this version does not model, with a field it does not know by name.
+    await simulator.send_raw(
+        etf.encode((Atom("field_spec"), Atom("terminal"), [Atom("id"), Atom("caller_id_name")]))
+    )
+    await simulator.send_raw(
+        etf.encode((Atom("info_event"), Atom("terminal"), ("t1", "山田 花子"), Atom("added")))
+    )
     await simulator.send_raw(etf.encode((Atom("system_msg"), "call 0312345678 for maintenance")))
-    await simulator.send_raw(etf.encode((Atom("surprise"), [Atom("new"), "taro@example.jp"])))
+    surprise = {Atom("kind"): "x", "a": 1, "b": (1, None)}
+    await simulator.send_raw(
+        etf.encode((Atom("surprise"), [Atom("new"), "taro@example.jp"], surprise))
+    )
     await wait_for(
         hass, lambda: isinstance(init_integration.runtime_data.messages[-1][1], UnknownMessage)
     )
@@ -46,8 +58,32 @@ async def test_diagnostics(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
 
     text = json.dumps(diagnostics, ensure_ascii=False)
-    for secret in (TOKEN, PBX_DOMAIN, "09087654321", "田中", "@", pbx.user("201").label):
+    for secret in (TOKEN, PBX_DOMAIN, "09087654321", "田中", "山田", "@", pbx.user("201").label):
         assert secret not in text, secret
+    for identifier in (*call.legs, "1001", "201"):
+        assert f'"{identifier}"' not in text, identifier
+    assert datetime.fromisoformat(diagnostics["connection"]["stats"]["connected_since"])
+
+    # Pseudonyms link what the PBX linked: a leg to its other leg, a leg to its user.
+    messages = diagnostics["messages"]
+    users = next(m for m in messages if m["type"] == "Snapshot" and m["entity"] == "user")
+    user_keys = {item["key"] for item in users["items"]}
+    answered = [
+        m["item"] for m in messages if m["type"] == "Change" and m["event"] == "CHANNEL_ANSWER"
+    ]
+    assert answered
+    for leg in answered:
+        assert leg["key"] == leg["fields"]["uuid"]
+        assert leg["fields"]["state"][1] in {"calling", "bridged"}  # readable
+    legs = [m["item"] for m in messages if m["type"] == "Change" and m["entity"] == "channel"]
+    keys = {leg["key"] for leg in legs}
+    linked = {leg["fields"]["other_uuid"] for leg in legs} - {None}
+    assert linked
+    assert linked <= keys
+    assert {leg["fields"]["user_id"] for leg in legs} & user_keys
+    terminal = next(m for m in messages if m["type"] == "Change" and m["entity"] == "terminal")
+    assert terminal["item"]["fields"] == {"id": terminal["item"]["key"], "caller_id_name": REDACTED}
+
     assert diagnostics["field_specs"]["channel"][0] == "uuid"
     assert diagnostics["counts"]["extensions"] == 4
     notice, unknown = diagnostics["messages"][-2:]
@@ -55,9 +91,16 @@ async def test_diagnostics(
         "at": notice["at"],
         "type": "Notice",
         "kind": "system_msg",
-        "text": "**REDACTED**",
+        "text": REDACTED,
     }
-    assert unknown["term"] == ["surprise", ["new", "**REDACTED**"]]
+    assert unknown["term"][:2] == ["surprise", ["new", REDACTED]]
+    # Map keys that are not atoms become tokens: still three keys, none of them readable.
+    assert sorted(unknown["term"][2].values(), key=str) == [
+        REDACTED,
+        REDACTED,
+        [REDACTED, "undefined"],
+    ]
+    assert "kind" in unknown["term"][2]
     assert "Change" in {message["type"] for message in diagnostics["messages"]}
     assert diagnostics == snapshot(
         exclude=props("at", "connected_since", "bytes", "frames", "messages", "server", "key")
