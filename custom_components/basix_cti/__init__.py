@@ -53,6 +53,4 @@ async def async_remove_config_entry_device(
         return False
     if entry.state is not ConfigEntryState.LOADED:
         return True
-    coordinator = entry.runtime_data
-    current = {coordinator.device_identifier(user_id) for user_id in coordinator.extensions}
-    return not device.identifiers & current
+    return entry.runtime_data.async_release_device(device)

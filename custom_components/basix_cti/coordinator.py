@@ -406,6 +406,29 @@ class BasixCoordinator:
         if new:
             async_dispatcher_send(self.hass, self.signal_new_extensions, new)
 
+    @callback
+    def async_release_device(self, device: dr.DeviceEntry) -> bool:
+        """Whether a user may delete a user's device by hand: not while the PBX reports them.
+
+        The PBX reports users by their records; the older generation, which sends none, only
+        by their calls, so there a device kept from the last run can go while its user is idle.
+        """
+        user_ids = {
+            user_id
+            for user_id in self.extensions
+            if self.device_identifier(user_id) in device.identifiers
+        }
+        if USER in self.state.field_specs:
+            reported = user_ids & set(self.state.users)
+        else:
+            reported = {user_id for user_id in user_ids if self.tracker.calls_of(user_id)}
+        if reported:
+            return False
+        for user_id in user_ids:
+            del self.extensions[user_id]
+            self._missing.discard(user_id)
+        return True
+
     def _device(self, registry: dr.DeviceRegistry, user_id: str) -> dr.DeviceEntry | None:
         return registry.async_get_device_by_identifier(
             self.device_identifier(user_id), self.entry.entry_id

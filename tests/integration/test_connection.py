@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from basix_simulator.pbx import Pbx
 from basix_simulator.server import SimulatorServer
+from custom_components.basix_cti import async_remove_config_entry_device
 from custom_components.basix_cti.const import DOMAIN, EVENT_CALL
 from custom_components.basix_cti.cti import client as client_module, etf
 from custom_components.basix_cti.cti.client import CtiClient
@@ -112,6 +113,28 @@ async def test_older_generation_restores_voicemail_at_start(
         await hass.async_block_till_done()
         assert hass.states.get(voicemail).state == "on"
         assert hass.states.get(entity_id(hass, "sensor", "call_state", "1001")).state == "idle"
+        # The PBX names no users, so a device kept from the last run can go by hand while idle.
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, f"{UNIQUE_ID}:1001"), config_entry.entry_id
+        )
+        assert device is not None
+        call = pbx.incoming_call(to="201")
+        await wait_for(
+            hass,
+            lambda: (
+                hass.states.get(entity_id(hass, "sensor", "call_state", "1001")).state == "ringing"
+            ),
+        )
+        assert not await async_remove_config_entry_device(hass, config_entry, device)
+        pbx.caller_hangs_up(call)
+        await wait_for(
+            hass,
+            lambda: (
+                hass.states.get(entity_id(hass, "sensor", "call_state", "1001")).state == "idle"
+            ),
+        )
+        assert await async_remove_config_entry_device(hass, config_entry, device)
+        assert "1001" not in config_entry.runtime_data.extensions
         assert await hass.config_entries.async_unload(config_entry.entry_id)
     finally:
         await server.stop()
