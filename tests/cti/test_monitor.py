@@ -167,11 +167,20 @@ async def test_monitor_refused_at_the_limit_exits_with_refused_status(pbx: Pbx) 
 
 async def test_monitor_ending_disconnected_says_why(simulator: SimulatorServer) -> None:
     """Cut off for good during the run (taken over): the exit status says so."""
-    out, err = io.StringIO(), io.StringIO()
+    connected = asyncio.Event()
+
+    class Err(io.StringIO):
+        def write(self, text: str) -> int:
+            if "connected to" in text:
+                connected.set()
+            return super().write(text)
+
+    out, err = io.StringIO(), Err()
     monitor = asyncio.create_task(
         cli.monitor(args(simulator.url, "--duration", "1.5"), TOKEN, out=out, err=err)
     )
-    await simulator.wait_for_connections(1)
+    async with asyncio.timeout(5):
+        await connected.wait()
     simulator.connection_limit = 0
     await simulator.close_connections(4000, "replaced by a newer connection")
     assert await monitor == cli.EXIT_REFUSED
