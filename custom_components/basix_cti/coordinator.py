@@ -132,6 +132,7 @@ class BasixCoordinator:
         # Users the last complete user snapshot lacked: a second one in a row removes them.
         self._missing: set[str] = set()
         self._outage: CALLBACK_TYPE | None = None
+        self._unsub_stop: CALLBACK_TYPE | None = None
         prefix = f"{DOMAIN}_{entry.entry_id}"
         # Every entity follows the connection (availability) and its own user, or the PBX.
         self.signal_connection = SignalType[()](f"{prefix}_connection")
@@ -160,9 +161,10 @@ class BasixCoordinator:
         limit).
         """
         self._seed_extensions()
-        self.entry.async_on_unload(
-            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_stop)
+        self._unsub_stop = self.hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, self._async_stop
         )
+        self.entry.async_on_unload(self._async_unsub_stop)
         try:
             await self.client.connect(timeout=CONNECT_TIMEOUT)
         except AuthenticationError as err:
@@ -204,7 +206,14 @@ class BasixCoordinator:
 
     async def _async_stop(self, _event: Event) -> None:
         """Home Assistant stops: close now, keeping the states as they are (they are saved)."""
+        self._unsub_stop = None  # fired: removing it now would log an error
         await self.client.close()
+
+    @callback
+    def _async_unsub_stop(self) -> None:
+        if self._unsub_stop is not None:
+            self._unsub_stop()
+            self._unsub_stop = None
 
     async def async_shutdown(self) -> None:
         """Close the connection for good, and drop the issues that were about it."""

@@ -96,7 +96,10 @@ async def test_setup_refusal_in_words_ends_in_reauth(
 
 
 async def test_setup_ends_when_home_assistant_stops(
-    hass: HomeAssistant, simulator: SimulatorServer, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    simulator: SimulatorServer,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Stopping while set-up waits for a silent PBX ends set-up at once, not at its timeout."""
     simulator.stall(True)
@@ -109,6 +112,7 @@ async def test_setup_ends_when_home_assistant_stops(
     assert not await setup
     assert time.monotonic() - started < 5  # the set-up timeout is 20 s
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert "Unable to remove unknown job listener" not in caplog.text
 
 
 async def test_setup_unreachable_retries(
