@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+import json
 import logging
 import random
 from typing import Any
 
 import pytest
 
+from custom_components.basix_cti.cti.export import to_json
 from custom_components.basix_cti.cti.models import (
     Change,
     Channel,
@@ -275,7 +277,7 @@ def test_users_and_groups_are_keyed_by_id_not_uuid(parser: Parser) -> None:
         extension="201",
         did=None,
         email=None,
-        avatar_url="https://pbx.example.com/basix/avatars/u201.png",
+        avatar_url="https://pbx.example.com/basix/avatars/users/u201.png",
         fields=taro.fields,
     )
     assert hanako.label == "José"  # invalid UTF-8: Latin-1, snapshot kept
@@ -328,8 +330,6 @@ def test_user_falls_back_to_uuid_and_reports_a_missing_id(
 @pytest.mark.parametrize(
     ("entity", "fields", "values", "key"),
     [
-        ("group_member", ["id", "group_id", "user_id"], (5, 9, 201), "5"),
-        ("terminal", ["id", "user_id", "model"], (b"t1", 201, b"SPA112"), "t1"),
         ("conference_room", ["uuid", "name"], (b"room-1", b"Big"), "room-1"),  # unknown kind
         ("gizmo", ["name"], (b"nameless",), ""),
     ],
@@ -496,20 +496,31 @@ def test_mwi_odd_values_are_reported(parser: Parser, reporter: ProblemReporter) 
 
 @pytest.mark.parametrize("tag", ["system_msg", "msg"])
 @pytest.mark.parametrize(
-    ("payload", "text"),
+    ("payload", "text", "plain"),
     [
-        (b"Maintenance at 3:00", "Maintenance at 3:00"),
-        ("メンテナンス".encode(), "メンテナンス"),
-        ("hello", "hello"),
-        (A("connection_limit"), "connection_limit"),
-        ((A("error"), b"x"), None),
-        (42, None),
+        (b"Maintenance at 3:00", "Maintenance at 3:00", "Maintenance at 3:00"),
+        ("メンテナンス".encode(), "メンテナンス", "メンテナンス"),
+        ("hello", "hello", "hello"),
+        (A("connection_limit_reached"), "connection_limit_reached", "connection_limit_reached"),
+        (b"connection_replaced", "connection_replaced", "connection_replaced"),
+        ("connection_replaced", "connection_replaced", "connection_replaced"),
+        # A structured notice is named by its tag, and carries plain values (text, not bytes).
+        ((A("error"), b"x"), "error", ("error", "x")),
+        (
+            [A("auto_answer"), b"u-1", (A("bert"), True)],
+            "auto_answer",
+            ["auto_answer", "u-1", True],
+        ),
+        (42, None, 42),
     ],
 )
-def test_notices(parser: Parser, wrapped: bool, tag: str, payload: Any, text: str | None) -> None:
+def test_notices(
+    parser: Parser, wrapped: bool, tag: str, payload: Any, text: str | None, plain: Any
+) -> None:
     message = feed_one(parser, wraps((A(tag), payload), wrapped))
-    assert message == Notice(tag, text, payload)
+    assert message == Notice(tag, text, plain)
     assert text is None or type(message.text) is str
+    assert "b'" not in json.dumps(to_json(message), ensure_ascii=False)
 
 
 @pytest.mark.parametrize(
@@ -580,7 +591,7 @@ def test_binary_message_tags_are_read(parser: Parser) -> None:
         "CHANNEL_ANSWER",
         "u-1",
     )
-    assert feed_one(parser, (b"msg", b"hi")) == Notice("msg", "hi", b"hi")
+    assert feed_one(parser, (b"msg", b"hi")) == Notice("msg", "hi", "hi")
 
 
 def test_a_list_of_messages_is_read_in_order(parser: Parser) -> None:

@@ -148,7 +148,7 @@ def test_snapshot_of_users_and_groups_keyed_by_id(state: PbxState) -> None:
     delta = state.apply(Snapshot("user", (user("201"), user("203"))))
     assert delta is not None
     assert keys(delta.removed) == ["202"]
-    assert delta.users == frozenset()  # no channels or boxes changed
+    assert delta.users == {"202"}  # the user whose record went
     assert set(state.users) == {"201", "203"}
 
 
@@ -263,10 +263,16 @@ def test_removal_takes_the_old_and_new_owner(state: PbxState) -> None:
     assert legs_of(state, "201") == ()
 
 
-def test_removing_an_unknown_item_changes_nothing(state: PbxState) -> None:
-    delta = state.apply(Change("channel", leg("ghost", "201"), "CHANNEL_HANGUP"))
-    assert delta == Delta("channel", (), (), "CHANNEL_HANGUP", False, frozenset())
+def test_removing_an_unknown_item_stores_nothing_but_says_so(state: PbxState) -> None:
+    ghost = leg("ghost", "201")
+    delta = state.apply(Change("channel", ghost, "CHANNEL_HANGUP"))
+    # Listed, so that a user known only from elsewhere (a restored device) can go too.
+    assert delta == Delta("channel", (), (ghost,), "CHANNEL_HANGUP", False, frozenset())
     assert state.channels == {}
+    delta = state.apply(Change("user", user("404"), "removed"))
+    assert delta is not None
+    assert keys(delta.removed) == ["404"]
+    assert state.users == {}
 
 
 def test_a_change_without_a_key_is_not_stored(state: PbxState) -> None:
@@ -300,15 +306,19 @@ def test_parked_channels_have_their_own_table(state: PbxState) -> None:
 
 
 def test_users_groups_and_other_items(state: PbxState) -> None:
-    delta = state.apply(Change("user", user("201", "Taro"), "USER_UPDATE"))
+    delta = state.apply(Change("user", user("201", "Taro"), "updated"))
     assert delta is not None
-    assert delta.users == frozenset()
+    assert delta.users == {"201"}  # their record changed: their entities follow
     assert state.users["201"].label == "Taro"
-    state.apply(Change("terminal", Item("terminal", "t1", {"id": "t1"}), "TERMINAL_UPDATE"))
-    assert set(state.items("terminal")) == {"t1"}
-    delta = state.apply(Change("user", user("201"), "USER_DELETE"))
+    delta = state.apply(Change("user", user("201", "Taro"), "updated"))
+    assert delta is not None
+    assert delta.users == frozenset()  # the same record again: nothing to tell
+    state.apply(Change("gizmo", Item("gizmo", "t1", {"id": "t1"}), "added"))
+    assert set(state.items("gizmo")) == {"t1"}
+    delta = state.apply(Change("user", user("201"), "removed"))
     assert delta is not None
     assert keys(delta.removed) == ["201"]
+    assert delta.users == {"201"}
     assert state.users == {}
 
 
@@ -363,7 +373,13 @@ def test_ends_item() -> None:
     assert not ends_item(leg("a"), "CHANNEL_ANSWER")
     assert not ends_item(leg("a"), None)
     assert ends_item(leg("a", last_event="CHANNEL_HANGUP"), None)  # the older generation
-    assert not ends_item(leg("a", last_event="CHANNEL_HANGUP"), "CHANNEL_ANSWER")
+    # Gone whatever the event name: Brastel's store deletes a channel whose last_event says so.
+    assert ends_item(leg("a", last_event="CHANNEL_HANGUP"), "updated")
+    assert ends_item(leg("a", last_event="CHANNEL_HANGUP"), "CHANNEL_ANSWER")
+    assert ends_item(leg("a", last_event="STATE_CHANGE"), "removed")
+    assert ends_item(user("1"), "removed")
+    assert not ends_item(user("1"), "updated")
+    assert not ends_item(leg("a", last_event="CHANNEL_BRIDGE"), "added")
     assert not ends_item(user("1"), None)
     assert ends_item(user("1"), "user_removed")
     assert not ends_item(leg("a"), "CHANNEL_UNPARK")

@@ -10,18 +10,24 @@ from typing import Any
 import pytest
 
 from custom_components.basix_cti.cti import etf
-from custom_components.basix_cti.cti.models import EndUser, Party, Target
+from custom_components.basix_cti.cti.models import Disposition, Party, Target, Whoscall
 from custom_components.basix_cti.cti.problems import ProblemReporter
 from custom_components.basix_cti.cti.terms import Atom, BitBinary, FrozenMap, ImproperList
 from custom_components.basix_cti.cti.values import (
+    END_USER_AVATARS,
+    USER_AVATARS,
     avatar_url,
     decode_text,
     from_bert,
+    parse_disposition,
     parse_end_user,
+    parse_mwi,
     parse_origination,
     parse_other_info,
     parse_state,
+    parse_tags,
     parse_target,
+    parse_whoscall,
     to_datetime,
     to_int,
     to_name,
@@ -292,10 +298,27 @@ def test_to_datetime_overflow_gives_none() -> None:
 # --- end_user / origination ---------------------------------------------------------------------
 
 
-def test_end_user_none_marker() -> None:
-    end_user = parse_end_user(b"***")
-    assert end_user == EndUser(candidates=(), raw="***")
-    assert end_user.party is None
+@pytest.mark.parametrize("value", [b"***", "****", "*", b"", "*****"])
+def test_end_user_made_only_of_stars_is_no_end_user(value: str | bytes) -> None:
+    assert parse_end_user(value) is None
+
+
+def test_end_user_current_five_parts_with_prefecture_and_avatar_url() -> None:
+    end_user = parse_end_user(
+        "42*%E7%94%B0%E4%B8%AD*ACME*t42.png*%E6%9D%B1%E4%BA%AC%E9%83%BD", server="pbx.example.com"
+    )
+    assert end_user is not None
+    assert end_user.party == Party(
+        id="42",
+        name="田中",
+        organization="ACME",
+        avatar="t42.png",
+        prefecture="東京都",
+        avatar_url="https://pbx.example.com/basix/avatars/end_users/t42.png",
+    )
+    many = parse_end_user("_MANY_:2|1*A***|2*B**https://cdn.example/b.png*", server="pbx")
+    assert many is not None
+    assert [p.avatar_url for p in many.candidates] == [None, "https://cdn.example/b.png"]
 
 
 def test_end_user_single_party_decodes_each_part_with_plus_as_space() -> None:
@@ -345,15 +368,17 @@ def test_end_user_wrong_part_count_keeps_what_it_can(reporter: ProblemReporter) 
     end_user = parse_end_user("5*Sato", reporter)
     assert end_user is not None
     assert end_user.party == Party(id="5", name="Sato", organization=None, avatar=None)
-    end_user = parse_end_user("5*Sato*Org*av*extra", reporter)
+    end_user = parse_end_user("5*Sato*Org*av*Osaka*extra", reporter)
     assert end_user is not None
-    assert end_user.party == Party(id="5", name="Sato", organization="Org", avatar="av")
+    assert end_user.party == Party(
+        id="5", name="Sato", organization="Org", avatar="av", prefecture="Osaka"
+    )
     assert reporter.counts["end_user_parts"] == 2
 
 
 def test_end_user_odd_values(reporter: ProblemReporter) -> None:
     assert parse_end_user(None, reporter) is None
-    assert parse_end_user("", reporter) == EndUser(candidates=(), raw="")
+    assert parse_end_user("", reporter) is None
     assert parse_end_user(12, reporter) is None
     assert reporter.counts == {"bad_end_user": 1}
 
@@ -482,7 +507,7 @@ def test_other_info_short_or_not_a_tuple(reporter: ProblemReporter) -> None:
                 "group_type": "ring",
                 "group_id": "9",
                 "target_id": "9",
-                "queue_id": "33",
+                "group_queue_id": "33",
             },
         ),
         (
@@ -494,7 +519,7 @@ def test_other_info_short_or_not_a_tuple(reporter: ProblemReporter) -> None:
                 "group_type": "hunt",
                 "group_id": "9",
                 "target_id": "9",
-                "queue_id": None,
+                "group_queue_id": None,
             },
         ),
         (
@@ -655,3 +680,202 @@ def test_state_without_a_name(reporter: ProblemReporter) -> None:
 )
 def test_avatar_url(value: Any, server: str | None, expected: str | None) -> None:
     assert avatar_url(value, server) == expected
+
+
+# --- current generation: BERT booleans as Erlang writes them -----------------------------------
+
+
+def test_bert_booleans_as_erlang_encodes_them_are_booleans() -> None:
+    # `{bert, true}` in Erlang is a tuple of two atoms; the decoder gives `true` as a bool.
+    frame = etf.encode((A("bert"), True, (A("bert"), False), [(A("bert"), True)]), atoms="latin1")
+    assert from_bert(etf.decode(frame)) == (A("bert"), True, False, [True])
+    assert from_bert((A("bert"), True)) is True
+    assert from_bert((A("bert"), False)) is False
+    assert from_bert((A("bert"), A("true"))) is True  # a decoder that keeps atoms
+
+
+# --- cut escapes --------------------------------------------------------------------------------
+
+
+def test_a_cut_escape_keeps_the_raw_text(reporter: ProblemReporter) -> None:
+    # 田中 cut inside 中: kept as sent rather than read as Latin-1 mojibake.
+    assert parse_origination("%E7%94%B0%E4*ok%E7%94*abc%E*Jos%E9", reporter) == (
+        "%E7%94%B0%E4",
+        "ok%E7%94",
+        "abc%E",
+        "José",
+    )
+    assert reporter.counts["cut_escape:origination"] == 2
+    assert reporter.counts["bad_escape:origination"] == 1  # `abc%E`: the % is kept as it is
+    end_user = parse_end_user("1*%E7%94%B0%E4*Org", reporter)
+    assert end_user is not None
+    assert end_user.party is not None
+    assert end_user.party.name == "%E7%94%B0%E4"
+
+
+# --- voicemail counters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "counts"),
+    [
+        ("", (0, 0, None, None)),
+        (b"", (0, 0, None, None)),
+        ("  ", (0, 0, None, None)),
+        ("2/5", (2, 5, None, None)),
+        (b"2/5", (2, 5, None, None)),
+        (" 2 / 5 ", (2, 5, None, None)),
+        ("2/5 (1/0)", (2, 5, 1, 0)),
+        ("2/5(1/0)", (2, 5, 1, 0)),
+        ("3", (3, None, None, None)),
+        (3, (3, None, None, None)),
+        (0, (0, None, None, None)),
+        (3.0, (3, None, None, None)),
+        (True, (1, None, None, None)),
+        (False, (0, None, None, None)),
+        ("yes", (1, None, None, None)),
+        ("no", (0, None, None, None)),
+        ((2, 5), (2, 5, None, None)),
+        ([2, 5, 1, 0], (2, 5, 1, 0)),
+        ((A("mwi"), 2, 5), (2, 5, None, None)),
+        ((A("mwi"), b"2/5"), (2, 5, None, None)),
+        ({"new": 2, "old": 5}, (2, 5, None, None)),
+        ({A("new_messages"): 4}, (4, None, None, None)),
+        ({"saved": 1, "new": 0, "urgent": 1}, (0, 1, 1, None)),
+        ({"waiting": True}, (1, None, None, None)),
+    ],
+)
+def test_mwi_every_plausible_form(value: Any, counts: tuple[int | None, ...]) -> None:
+    assert parse_mwi(from_bert(value)) == counts
+
+
+def test_mwi_from_real_bert_terms() -> None:
+    for term, counts in [
+        ((A("bert"), True), (1, None, None, None)),
+        ((A("bert"), A("false")), (0, None, None, None)),
+        ((A("bert"), A("dict"), [(A("new"), 1), (A("old"), 2)]), (1, 2, None, None)),
+        ("2/5", (2, 5, None, None)),  # an Erlang string (charlist)
+    ]:
+        assert parse_mwi(from_bert(etf.decode(etf.encode(term, atoms="latin1")))) == counts
+    # Erlang writes a list of small integers as a STRING_EXT, which decodes to a str.
+    assert parse_mwi(from_bert(etf.decode(bytes([131, 107, 0, 2, 2, 5])))) == (2, 5, None, None)
+
+
+def test_mwi_no_value_and_unknown_forms(reporter: ProblemReporter) -> None:
+    assert parse_mwi(None, reporter) is None
+    assert parse_mwi(A("undefined"), reporter) is None
+    assert parse_mwi((A("bert"), A("nil")), reporter) is None
+    for odd in ("lots", "2/5/7", -1, (1, 2, 3, 4, 5), {"x": 1}, ("a", "b"), 1.5, [True, 2]):
+        assert parse_mwi(odd, reporter) == (None, None, None, None)
+    assert reporter.counts["unknown_mwi"] == 8
+
+
+# --- tags, whoscall, disposition ----------------------------------------------------------------
+
+
+def test_tags_are_a_list() -> None:
+    assert parse_tags("monitoring_required;auto_answer") == ("monitoring_required", "auto_answer")
+    assert parse_tags(b" a ; ;b;") == ("a", "b")
+    assert parse_tags([A("a"), b"b", ""]) == ("a", "b")
+    assert parse_tags("") == ()
+    assert parse_tags(None) == ()
+    assert parse_tags(A("undefined")) == ()
+
+
+def test_tags_odd_value(reporter: ProblemReporter) -> None:
+    assert parse_tags({"a": 1}, reporter) == ()
+    assert reporter.counts["bad_tags"] == 1
+
+
+def test_whoscall_is_url_encoded_json() -> None:
+    raw = "%7B%22name%22%3A%22%E6%A0%AA%E5%BC%8F%E4%BC%9A%E7%A4%BE+X%22%2C%22score%22%3A3%7D"
+    assert parse_whoscall(raw) == Whoscall(data={"name": "株式会社+X", "score": 3}, raw=raw)
+    form = '{"spam":+true}'
+    assert parse_whoscall(form) == Whoscall(data={"spam": True}, raw=form)
+    assert parse_whoscall(b"%5B1%2C2%5D") == Whoscall(data=[1, 2], raw="%5B1%2C2%5D")
+
+
+def test_whoscall_not_json_keeps_the_raw_text(reporter: ProblemReporter) -> None:
+    assert parse_whoscall("not%20json", reporter) == Whoscall(data=None, raw="not%20json")
+    assert parse_whoscall("[" * 100_000, reporter) == Whoscall(data=None, raw="[" * 100_000)
+    deep = "[" * 60_000 + "]" * 60_000
+    assert parse_whoscall(deep[:50_000] + deep[-50_000:], reporter) is not None
+    assert reporter.counts["bad_whoscall"] >= 2
+    # The 2021 servers' answer timestamp in the same place is no caller-ID data.
+    assert parse_whoscall(TS_US, reporter) is None
+    assert parse_whoscall("", reporter) is None
+    assert parse_whoscall(None, reporter) is None
+
+
+def test_other_info_eighth_element_is_whoscall() -> None:
+    info = parse_other_info(
+        (
+            A("end_user"),
+            b"9*Sato****",
+            A("inbound"),
+            A("external"),
+            b"0312345678",
+            TS_US,
+            None,
+            b"%7B%22spam%22%3Afalse%7D",
+        ),
+        server="pbx.example.com",
+    )
+    assert info is not None
+    assert info.whoscall == Whoscall(data={"spam": False}, raw="%7B%22spam%22%3Afalse%7D")
+    assert info.end_user is not None
+    assert info.end_user.party == Party(id="9", name="Sato", organization=None, avatar=None)
+    seven = parse_other_info((A("user"), 201, A("outbound"), A("internal"), b"201", TS_US, 9))
+    assert seven is not None
+    assert (seven.user_id, seven.group_id, seven.whoscall) == ("201", "9", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"send_cancel,LOSE_RACE", ("send", "cancel", "LOSE_RACE")),
+        (b"send_cancel,PICKED_OFF", ("send", "cancel", "PICKED_OFF")),
+        ("recv_cancel,ORIGINATOR_CANCEL", ("recv", "cancel", "ORIGINATOR_CANCEL")),
+        (A("recv_refuse,USER_BUSY"), ("recv", "refuse", "USER_BUSY")),
+        (" send_bye , normal_clearing ", ("send", "bye", "NORMAL_CLEARING")),
+        ("recv_bye", ("recv", "bye", None)),
+        ("LOSE_RACE", (None, None, "LOSE_RACE")),
+        ("hangup,CALL_REJECTED", (None, "hangup", "CALL_REJECTED")),
+    ],
+)
+def test_dispositions(value: Any, expected: tuple[str | None, ...]) -> None:
+    disposition = parse_disposition(value)
+    assert disposition is not None
+    assert (disposition.side, disposition.action, disposition.cause) == expected
+    assert disposition.raw == to_text(value).strip()  # type: ignore[union-attr]
+
+
+def test_disposition_odd_values(reporter: ProblemReporter) -> None:
+    assert parse_disposition(None, reporter) is None
+    assert parse_disposition("", reporter) is None
+    assert parse_disposition("  ", reporter) is None
+    assert parse_disposition((1, 2), reporter) is None
+    assert reporter.counts["bad_disposition"] == 1
+    assert parse_disposition(16) == Disposition(None, None, "16", "16")  # a Q.850 code
+
+
+def test_calling_without_target_data_is_the_newer_form() -> None:
+    state = parse_state((TS_US, A("calling"), A("int"), A("user")))
+    assert state is not None
+    assert dict(state.details) == {"target_location": "int", "target_type": "user"}
+    state = parse_state((TS_US, A("calling"), A("ext"), A("pstn"), A("undefined")))
+    assert state is not None
+    assert dict(state.details) == {"target_location": "ext", "target_type": "pstn"}
+    older = parse_state((TS_US, A("calling"), A("user"), 201, b"Tanaka"))
+    assert older is not None
+    assert older.details["target_id"] == "201"
+
+
+def test_avatar_folders() -> None:
+    assert USER_AVATARS == "basix/avatars/users"
+    assert END_USER_AVATARS == "basix/avatars/end_users"
+    assert avatar_url("a.png", "pbx", USER_AVATARS) == "https://pbx/basix/avatars/users/a.png"
+    assert (
+        avatar_url("a.png", "pbx", END_USER_AVATARS) == "https://pbx/basix/avatars/end_users/a.png"
+    )
+    assert avatar_url("https://x/a.png", "pbx", USER_AVATARS) == "https://x/a.png"

@@ -13,27 +13,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Entity kinds as the newer generation names them; the older generation's names map onto these
-# (`chan_info` -> channel, `park_info`/`unpark_info` -> parked_channel, `mwi_info` -> mwi).
+# Entity kinds as the newer and current generations name them; the older generation's names map
+# onto these (`chan_info` -> channel, `park_info`/`unpark_info` -> parked_channel, `mwi_info` ->
+# mwi). `mwi` is no entity of any Basix generation since 2019 (voicemail counts are the `mwi`
+# field of users and groups); it stays for the older `mwi_info` and simulators that invent it.
 CHANNEL = "channel"
+CHANNEL_WAITING = "channel_waiting"
 QUEUED_CHANNEL = "queued_channel"
 PARKED_CHANNEL = "parked_channel"
 USER = "user"
 GROUP = "group"
 GROUP_MEMBER = "group_member"
 TERMINAL = "terminal"
+DOMAIN = "domain"
 MWI = "mwi"
-CHANNEL_ENTITIES = frozenset({CHANNEL, QUEUED_CHANNEL, PARKED_CHANNEL})
+CHANNEL_ENTITIES = frozenset({CHANNEL, CHANNEL_WAITING, QUEUED_CHANNEL, PARKED_CHANNEL})
 
 
 @dataclass(frozen=True, slots=True)
 class Party:
-    """One external party as the PBX resolved it from its address book; any part may be unknown."""
+    """One external party as the PBX resolved it from its address book; any part may be unknown.
+
+    `avatar` is the part as sent, `avatar_url` where it resolves (a URL as is, a file name under
+    `basix/avatars/end_users/`); `prefecture` is the fifth part, sent since 2023.
+    """
 
     id: str | None
     name: str | None
     organization: str | None
     avatar: str | None
+    prefecture: str | None = None
+    avatar_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,34 @@ class OtherInfo:
     address: str | None
     offered_at: datetime | None
     group_id: str | None
+    whoscall: Whoscall | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Whoscall:
+    """The eighth `other_info` element: what a caller-ID service says about the caller.
+
+    `data` is the decoded JSON (its keys are undocumented) or None when the text is not JSON;
+    `raw` is the text as sent, always kept.
+    """
+
+    data: Any
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """How a leg ended, from `last_event_data` (`SIDE_ACTION,CAUSE`, e.g. `send_cancel,LOSE_RACE`).
+
+    `side` is `recv` (the far end of this leg did it) or `send` (the PBX did), `action` one of
+    `bye`, `cancel`, `refuse`, `cause` a FreeSWITCH hangup cause as sent (upper case). Any part
+    may be missing from an unexpected value; `raw` keeps the text.
+    """
+
+    side: str | None
+    action: str | None
+    cause: str | None
+    raw: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +160,11 @@ class Channel:
     other_info: OtherInfo | None
     last_event: str | None
     fields: Mapping[str, Any]
+    last_event_data: str | None = None
+    disposition: Disposition | None = None
+    tags: tuple[str, ...] = ()
+    call_id: str | None = None
+    last_bridged_user_id: str | None = None
 
     @property
     def key(self) -> str:
@@ -131,7 +174,14 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A PBX user: a person with an extension, the unit Home Assistant makes a device of."""
+    """A PBX user: a person with an extension, the unit Home Assistant makes a device of.
+
+    `extension` is `main_extension` (current generation) or `extension`. The status fields are
+    the PBX's integers as sent: their meaning is not documented beyond their names
+    (`fwd_always_status` and `do_not_disturb_status` 0 is off in Brastel's example), so they
+    are not interpreted here. `mwi` is the user's voicemail box, read from the record's own
+    `mwi` field; None when the record has no such field (an older server).
+    """
 
     id: str
     name: str | None
@@ -141,6 +191,13 @@ class User:
     email: str | None
     avatar_url: str | None
     fields: Mapping[str, Any]
+    do_not_disturb_status: int | None = None
+    fwd_always_status: int | None = None
+    presence: int | None = None
+    role: int | None = None
+    park_group: str | None = None
+    flags: int | None = None
+    mwi: Mwi | None = None
 
     @property
     def key(self) -> str:
@@ -150,7 +207,11 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A ring group, queue or other group of users."""
+    """A ring group, queue or other group of users.
+
+    `group_type` is the `type` field by name: `ring` (0: all phones ring), `hunt` (1: one
+    after another), or what the server sent; `mwi` the group's own voicemail box, as for users.
+    """
 
     id: str
     name: str | None
@@ -158,6 +219,11 @@ class Group:
     extension: str | None
     avatar_url: str | None
     fields: Mapping[str, Any]
+    group_type: str | None = None
+    queue: int | None = None
+    flags: int | None = None
+    check_login_status: int | None = None
+    mwi: Mwi | None = None
 
     @property
     def key(self) -> str:
@@ -166,14 +232,71 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One user's membership of one group (`group_member`).
+
+    `login_status` says whether the member takes the group's calls (values undocumented:
+    kept as sent). Keyed by `id`; a record without one by `USER_ID:GROUP_ID`, as Brastel's store.
+    """
+
+    id: str | None
+    group_id: str | None
+    user_id: str | None
+    priority: int | None
+    login_status: int | None
+    role: int | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The store key of a membership."""
+        if self.id:
+            return self.id
+        if self.user_id and self.group_id:
+            return f"{self.user_id}:{self.group_id}"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """A SIP phone (`terminal`): whose it is, what it is, whether it is registered.
+
+    `registered` is None when the PBX does not say (Brastel: "implementation pending").
+    """
+
+    id: str
+    name: str | None
+    user_id: str | None
+    type: str | None
+    user_agent: str | None
+    registered: bool | None
+    fields: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The store key of a terminal."""
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
 class Mwi:
-    """A message-waiting indication: the state of one voicemail box."""
+    """A message-waiting indication: the state of one voicemail box.
+
+    From a user's or group's `mwi` field (current generation), `mailbox` is None for a user's
+    box and the group's id for a group's, and `raw` the field's value as sent; from an older
+    `mwi_info` record, the counts come from its fields. `urgent_new` / `urgent_old` are the
+    counts in parentheses of a `N/M (U/V)` summary. A bare "messages waiting" flag gives
+    `new_messages` 1 (some) or 0.
+    """
 
     user_id: str | None
     mailbox: str | None
     new_messages: int | None
     old_messages: int | None
     fields: Mapping[str, Any]
+    urgent_new: int | None = None
+    urgent_old: int | None = None
+    raw: Any = None
 
     @property
     def key(self) -> str:
@@ -183,7 +306,7 @@ class Mwi:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A record of a kind with no model of its own (group_member, terminal, future kinds)."""
+    """A record of a kind with no model of its own (`domain`, kinds this version does not know)."""
 
     entity: str
     id: str | None
@@ -195,7 +318,7 @@ class Item:
         return self.id or ""
 
 
-type Record = Channel | User | Group | Mwi | Item
+type Record = Channel | User | Group | GroupMember | Terminal | Mwi | Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +348,13 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A free-form `system_msg` or `msg` from the server."""
+    """A `system_msg` or `msg` from the server.
+
+    `text` is the notice as text when it is a name or text (`connection_limit_reached`,
+    `connection_replaced`, `logout`...), or the name a tagged tuple starts with
+    (`{auto_answer, ...}`); `term` the payload as plain values (BERT converted: text, not
+    bytes), whatever its shape.
+    """
 
     kind: str
     text: str | None

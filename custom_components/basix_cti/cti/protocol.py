@@ -1,4 +1,4 @@
-"""Read decoded ws_cti frames into typed messages, for both generations of the protocol.
+"""Read decoded ws_cti frames into typed messages, for every generation of the protocol.
 
 A `Parser` lives as long as one connection: it remembers each entity's `field_spec` and lays
 the following records out by it. It never raises: a frame it cannot read becomes an
@@ -9,6 +9,8 @@ only, so that a server sending ever new names cannot get past the reporter's rat
 
 Names are normalised to the newer generation's: `chan_info` -> `channel`, `park_info` and
 `unpark_info` -> `parked_channel` (events `PARK` / `UNPARK`), `mwi_info` -> `mwi` (event `MWI`).
+Entity, event and field names and notice texts are read alike as atoms, binaries or Erlang
+strings (charlists): Brastel's own code compares them with strings.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from typing import Any
 from .models import (
     CHANNEL,
     CHANNEL_ENTITIES,
+    DOMAIN,
     GROUP,
+    GROUP_MEMBER,
     MWI,
     PARKED_CHANNEL,
+    TERMINAL,
     USER,
     Change,
     Channel,
     FieldSpec,
     Group,
+    GroupMember,
     Item,
     Message,
     Mwi,
@@ -38,19 +44,24 @@ from .models import (
     Record,
     Snapshot,
     Target,
+    Terminal,
     UnknownMessage,
     User,
 )
 from .problems import ProblemReporter, brief
 from .terms import Atom, ImproperList
 from .values import (
+    USER_AVATARS,
     avatar_url,
     from_bert,
     is_absent,
+    parse_disposition,
     parse_end_user,
+    parse_mwi,
     parse_origination,
     parse_other_info,
     parse_state,
+    parse_tags,
     parse_target,
     to_datetime,
     to_int,
@@ -83,10 +94,14 @@ _MWI_WAITING_FIELDS = ("waiting", "messages_waiting", "mwi")
 # User and group fields under the names servers use for them, first match wins.
 _NAME_FIELDS = ("name", "user_name", "username", "group_name")
 _LABEL_FIELDS = ("label", "user_label", "group_label", "display_name")
-_EXTENSION_FIELDS = ("extension", "user_extension", "exten", "ext")
+_EXTENSION_FIELDS = ("main_extension", "extension", "user_extension", "exten", "ext")
 _DID_FIELDS = ("did", "user_did")
 _EMAIL_FIELDS = ("email", "user_email")
 _AVATAR_FIELDS = ("avatar", "avatar_url", "picture")
+# The voicemail counters of a user's or group's own box (current generation).
+_MWI_FIELD = "mwi"
+# Where an older server may name a leg's hangup cause without a disposition.
+_CAUSE_FIELDS = ("hangup_cause", "cause")
 
 _EXTRA = "_extra_{}"
 
@@ -100,6 +115,17 @@ def _first(fields: Mapping[str, Any], names: Sequence[str]) -> Any:
         if value is not None and value != "":
             return value
     return None
+
+
+# The group `type` numbers of the 2023 README; a server may send the names instead.
+_GROUP_TYPES: Mapping[int, str] = {0: "ring", 1: "hunt"}
+
+
+def _group_type(value: Any) -> str | None:
+    number = to_int(value) if not isinstance(value, bool) else None
+    if number is not None:
+        return _GROUP_TYPES.get(number, str(number))
+    return to_text(value)
 
 
 class Parser:
@@ -127,6 +153,9 @@ class Parser:
         self._builders: Mapping[str, Callable[[str, _Fields, str | None], Record]] = {
             USER: self._user,
             GROUP: self._group,
+            GROUP_MEMBER: self._group_member,
+            TERMINAL: self._terminal,
+            DOMAIN: self._domain,
             MWI: self._mwi,
             **dict.fromkeys(CHANNEL_ENTITIES, self._channel),
         }
@@ -288,9 +317,12 @@ class Parser:
     def _notice(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 2:
             return None
-        text = from_bert(term[1], self._reporter)
+        value = from_bert(term[1], self._reporter)
         kind = to_name(term[0]) or "msg"
-        return Notice(kind, str(text) if isinstance(text, str) else None, term[1])
+        # A structured notice is named by its tag: `{connection_replaced, Details}`.
+        head = value[0] if isinstance(value, tuple | list) and value else value
+        text = str(head) if isinstance(head, str) and head else None
+        return Notice(kind, text, value)
 
     # --- records --------------------------------------------------------------------------------
 
@@ -417,8 +449,13 @@ class Parser:
         if uuid is None:
             self._report("no_uuid", "A %s record has no uuid; it cannot be tracked", entity)
         reporter = self._reporter
+        server = self._server
         target = parse_target(fields.get("target"), reporter)
-        other_info = parse_other_info(fields.get("other_info"), reporter)
+        other_info = parse_other_info(fields.get("other_info"), reporter, server)
+        last_event_data = fields.get("last_event_data")
+        disposition = parse_disposition(last_event_data, reporter)
+        if disposition is None:
+            disposition = parse_disposition(_first(fields, _CAUSE_FIELDS), reporter)
         return Channel(
             entity=entity,
             uuid=uuid or "",
@@ -437,11 +474,16 @@ class Parser:
             group_name=text(fields, "group_name", entity),
             state=parse_state(fields.get("state"), reporter),
             target=target,
-            end_user=parse_end_user(fields.get("end_user"), reporter),
+            end_user=parse_end_user(fields.get("end_user"), reporter, server),
             origination=parse_origination(fields.get("origination"), reporter),
             other_info=other_info,
             last_event=text(fields, "last_event", entity) or event,
             fields=fields,
+            last_event_data=to_text(last_event_data),
+            disposition=disposition,
+            tags=parse_tags(fields.get("tags"), reporter),
+            call_id=text(fields, "call_id", entity),
+            last_bridged_user_id=text(fields, "last_bridged_user_id", entity),
         )
 
     def _channel_user(
@@ -464,6 +506,7 @@ class Parser:
 
     def _user(self, entity: str, fields: _Fields, _event: str | None) -> User:
         record_id = self._required_id(fields, entity)
+        number = self._number
         return User(
             id=record_id,
             name=to_text(_first(fields, _NAME_FIELDS)),
@@ -471,19 +514,98 @@ class Parser:
             extension=to_text(_first(fields, _EXTENSION_FIELDS)),
             did=to_text(_first(fields, _DID_FIELDS)),
             email=to_text(_first(fields, _EMAIL_FIELDS)),
-            avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server),
+            avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server, USER_AVATARS),
             fields=fields,
+            do_not_disturb_status=number(fields, "do_not_disturb_status", entity),
+            fwd_always_status=number(fields, "fwd_always_status", entity),
+            presence=number(fields, "presence", entity),
+            role=number(fields, "role", entity),
+            park_group=to_text(fields.get("park_group")),
+            flags=number(fields, "flags", entity),
+            mwi=self._box(fields, record_id or None, None),
         )
 
     def _group(self, entity: str, fields: _Fields, _event: str | None) -> Group:
+        record_id = self._required_id(fields, entity)
+        number = self._number
         return Group(
-            id=self._required_id(fields, entity),
+            id=record_id,
             name=to_text(_first(fields, _NAME_FIELDS)),
             label=to_text(_first(fields, _LABEL_FIELDS)),
             extension=to_text(_first(fields, _EXTENSION_FIELDS)),
             avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server),
             fields=fields,
+            group_type=_group_type(fields.get("type")),
+            queue=number(fields, "queue", entity),
+            flags=number(fields, "flags", entity),
+            check_login_status=number(fields, "check_login_status", entity),
+            mwi=self._box(fields, None, record_id or None),
         )
+
+    def _box(self, fields: _Fields, user_id: str | None, mailbox: str | None) -> Mwi | None:
+        """The voicemail box in a user's or group's own `mwi` field; None without the field."""
+        if _MWI_FIELD not in fields:
+            return None
+        raw = fields[_MWI_FIELD]
+        counts = parse_mwi(raw, self._reporter)
+        if counts is None:
+            return None
+        new, old, urgent_new, urgent_old = counts
+        return Mwi(
+            user_id=user_id,
+            mailbox=mailbox,
+            new_messages=new,
+            old_messages=old,
+            fields={_MWI_FIELD: raw},
+            urgent_new=urgent_new,
+            urgent_old=urgent_old,
+            raw=raw,
+        )
+
+    def _group_member(self, entity: str, fields: _Fields, _event: str | None) -> GroupMember:
+        number = self._number
+        member = GroupMember(
+            id=self._text(fields, "id", entity),
+            group_id=self._text(fields, "group_id", entity),
+            user_id=self._text(fields, "user_id", entity),
+            priority=number(fields, "priority", entity),
+            login_status=number(fields, "login_status", entity),
+            role=number(fields, "role", entity),
+            fields=fields,
+        )
+        if not member.key:
+            self._report("no_id", "A %s record has no id; it cannot be tracked", entity)
+        return member
+
+    def _terminal(self, entity: str, fields: _Fields, _event: str | None) -> Terminal:
+        registered = fields.get("registered")
+        if not isinstance(registered, bool):
+            number = to_int(registered)
+            registered = None if number is None else number != 0
+        return Terminal(
+            id=self._required_id(fields, entity),
+            name=self._text(fields, "name", entity),
+            user_id=self._text(fields, "assoc_user_id", entity),
+            type=self._text(fields, "type", entity),
+            user_agent=self._text(fields, "user_agent", entity),
+            registered=registered,
+            fields=fields,
+        )
+
+    def _domain(self, entity: str, fields: _Fields, _event: str | None) -> Item:
+        # One record, its fields undocumented: keyed like Brastel's store (id, else name), and
+        # kept even without either, as the PBX's one domain.
+        key = self._record_id(fields, entity) or to_text(_first(fields, _NAME_FIELDS))
+        return Item(entity=entity, id=key or DOMAIN, fields=fields)
+
+    def _number(self, fields: _Fields, name: str, entity: str) -> int | None:
+        value = fields.get(name)
+        if value is None or value == "":
+            return None
+        number = to_int(value)
+        if number is None:
+            self._report("bad_value", "%s.%s is not a number: %s", entity, name, brief(value))
+        return number
 
     def _required_id(self, fields: _Fields, entity: str) -> str:
         record_id = self._record_id(fields, entity)
@@ -494,11 +616,14 @@ class Parser:
     def _mwi(self, entity: str, fields: _Fields, _event: str | None) -> Mwi:
         new = self._count(fields, MWI_NEW_FIELDS, entity)
         old = self._count(fields, MWI_OLD_FIELDS, entity)
+        urgent_new = urgent_old = None
         if new is None and old is None:
             waiting = _first(fields, _MWI_WAITING_FIELDS)
             if isinstance(waiting, bool):
                 # Only a flag: one message stands for "some", so that a count shows it.
                 new = int(waiting)
+            elif waiting is not None and (counts := parse_mwi(waiting, self._reporter)):
+                new, old, urgent_new, urgent_old = counts  # a summary such as `2/5`
         user_id = to_text(_first(fields, MWI_USER_FIELDS))
         mailbox = to_text(_first(fields, MWI_BOX_FIELDS))
         if user_id is None and mailbox is None:
@@ -508,7 +633,13 @@ class Parser:
                 brief(sorted(fields)),
             )
         return Mwi(
-            user_id=user_id, mailbox=mailbox, new_messages=new, old_messages=old, fields=fields
+            user_id=user_id,
+            mailbox=mailbox,
+            new_messages=new,
+            old_messages=old,
+            fields=fields,
+            urgent_new=urgent_new,
+            urgent_old=urgent_old,
         )
 
     def _count(self, fields: _Fields, names: Sequence[str], entity: str) -> int | None:

@@ -1,8 +1,9 @@
 """The PBX as last told: every item of every entity, and what each message changed.
 
 `PbxState.apply` takes the parser's messages in arrival order and answers with a `Delta`. Each
-channel entity (`channel`, `queued_channel`, `parked_channel`) has its own table, so a parked
-call can be in `parked_channel` and, under the same uuid, in `channel`. The work of one event
+channel entity (`channel`, `channel_waiting`, `queued_channel`, `parked_channel`) has its own
+table, so a parked call can be in `channel_waiting` (or `parked_channel`) and, under the same
+uuid, in `channel`. The work of one event
 is proportional to what it changed; "the calls of user X" is CallTracker's (cti/calls.py).
 """
 
@@ -15,26 +16,33 @@ from typing import cast
 
 from .models import (
     CHANNEL,
+    CHANNEL_WAITING,
+    DOMAIN,
     GROUP,
+    GROUP_MEMBER,
     MWI,
     PARKED_CHANNEL,
     QUEUED_CHANNEL,
+    TERMINAL,
     USER,
     Change,
     Channel,
     FieldSpec,
     Group,
+    GroupMember,
+    Item,
     Message,
     Mwi,
     Record,
     Snapshot,
+    Terminal,
     User,
 )
 
 __all__ = ["Delta", "PbxState", "ends_item"]
 
 # Words in an event name that say the item is gone (docs/calls.md, "Removal"): any event
-# containing one ends its item (CHANNEL_HANGUP_COMPLETE, QUEUE_MEMBER_REMOVE...).
+# containing one ends its item (`removed`, CHANNEL_HANGUP_COMPLETE, QUEUE_MEMBER_REMOVE...).
 _ENDING_WORDS = ("HANGUP", "DESTROY", "DELETE", "REMOVE")
 # An unpark ends the call's stay in its park slot, not the call: FreeSWITCH's CHANNEL_UNPARK
 # comes for a `channel` leg that goes on. So this word ends `parked_channel` items only.
@@ -46,8 +54,11 @@ class Delta:
     """What one message changed in the store.
 
     `upserted` are the items now stored (for a snapshot: all of them), `removed` those that left
-    (for a change: the record that ended them), `users` the ids of the users whose channels or
-    voicemail boxes changed (both the old and the new owner when a channel moved).
+    (for a change: the record that ended them). A change that ends an item the store does not
+    hold still lists its record in `removed`: the PBX's `removed` of a user must reach whoever
+    knows that user from elsewhere (a device restored from an earlier run). `users` are the ids
+    of the users whose records, channels, voicemail boxes, memberships or terminals changed
+    (both the old and the new owner when a channel moved).
     """
 
     entity: str
@@ -61,25 +72,35 @@ class Delta:
 def ends_item(record: Record, event: str | None, entity: str | None = None) -> bool:
     """Return whether a change removes its item: an ending event, or a channel that hung up.
 
-    Without an event of its own, a channel's `last_event` field names it. An unpark ends only a
-    `parked_channel` item; `entity` is the table the change goes to (by default the record's).
+    The event name (`removed`, an older CHANNEL_HANGUP...) and a channel's own `last_event`
+    both count: a channel whose `last_event` is CHANNEL_HANGUP is gone whatever event it came
+    with (Brastel's store deletes it so). An unpark ends only a `parked_channel` item; `entity`
+    is the table the change goes to (by default the record's).
     """
     channel = record if isinstance(record, Channel) else None
-    name = (event or (channel.last_event if channel else None) or "").upper()
-    if any(word in name for word in _ENDING_WORDS):
+    names = [(event or "").upper()]
+    if channel is not None and channel.last_event:
+        names.append(channel.last_event.upper())
+    if any(word in name for name in names for word in _ENDING_WORDS):
         return True
     if entity is None and channel is not None:
         entity = channel.entity
-    if _UNPARK in name and entity == PARKED_CHANNEL:
+    if entity == PARKED_CHANNEL and any(_UNPARK in name for name in names):
         return True
     return channel is not None and channel.hungup_at is not None
 
 
 def _owners(record: Record | None) -> frozenset[str]:
     """Users a record concerns, for the `users` of a delta."""
-    if isinstance(record, Channel | Mwi) and record.user_id:
-        return frozenset((record.user_id,))
-    return frozenset()
+    match record:
+        case User(id=user_id) if user_id:
+            return frozenset((user_id,))
+        case Channel(user_id=user_id) | Mwi(user_id=user_id) if user_id:
+            return frozenset((user_id,))
+        case GroupMember(user_id=user_id) | Terminal(user_id=user_id) if user_id:
+            return frozenset((user_id,))
+        case _:
+            return frozenset()
 
 
 class PbxState:
@@ -102,6 +123,14 @@ class PbxState:
         return cast(Mapping[str, Channel], self.items(CHANNEL))
 
     @property
+    def waiting_channels(self) -> Mapping[str, Channel]:
+        """The `channel_waiting` table by uuid: calls queued on a group, and parked calls.
+
+        A queued call is in state `calling` (target type `group`), a parked one in `park`.
+        """
+        return cast(Mapping[str, Channel], self.items(CHANNEL_WAITING))
+
+    @property
     def queued_channels(self) -> Mapping[str, Channel]:
         """The `queued_channel` table (calls waiting in a queue) by uuid."""
         return cast(Mapping[str, Channel], self.items(QUEUED_CHANNEL))
@@ -122,9 +151,39 @@ class PbxState:
         return cast(Mapping[str, Group], self.items(GROUP))
 
     @property
+    def group_members(self) -> Mapping[str, GroupMember]:
+        """Group memberships by `GroupMember.key` (`id`, else `USER_ID:GROUP_ID`)."""
+        return cast(Mapping[str, GroupMember], self.items(GROUP_MEMBER))
+
+    @property
+    def terminals(self) -> Mapping[str, Terminal]:
+        """SIP terminals (phones) by id."""
+        return cast(Mapping[str, Terminal], self.items(TERMINAL))
+
+    @property
+    def domain(self) -> Item | None:
+        """The PBX domain's own record, when the server sent one (fields undocumented)."""
+        return cast(Item | None, next(iter(self._table(DOMAIN).values()), None))
+
+    @property
     def mwi(self) -> Mapping[str, Mwi]:
-        """Voicemail boxes by `Mwi.key` (their user, else their mailbox)."""
+        """Voicemail boxes of the older `mwi_info` (and of simulators' `mwi` entity).
+
+        The current generation reports a box in its owner's record: `User.mwi`, `Group.mwi`.
+        """
         return cast(Mapping[str, Mwi], self.items(MWI))
+
+    def members_of(self, group_id: str) -> list[GroupMember]:
+        """The memberships of one group (a scan of all memberships: call it per change)."""
+        return [m for m in self.group_members.values() if m.group_id == group_id]
+
+    def groups_of(self, user_id: str) -> list[GroupMember]:
+        """The memberships of one user (a scan of all memberships: call it per change)."""
+        return [m for m in self.group_members.values() if m.user_id == user_id]
+
+    def terminals_of(self, user_id: str) -> list[Terminal]:
+        """The terminals associated with one user (a scan of all terminals)."""
+        return [t for t in self.terminals.values() if t.user_id == user_id]
 
     @property
     def field_specs(self) -> Mapping[str, tuple[str, ...]]:
@@ -166,7 +225,8 @@ class PbxState:
         old = table.get(key)
         if ends_item(item, event, entity):
             if old is None:
-                return Delta(entity, (), (), event, False, frozenset())
+                # Nothing to drop here; the removal is still news to whoever knows the item.
+                return Delta(entity, (), (item,), event, False, frozenset())
             del table[key]
             return Delta(entity, (), (item,), event, False, _owners(old) | _owners(item))
         table[key] = item

@@ -14,26 +14,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+import json
 import math
 import re
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, unquote_to_bytes, urlsplit
 
 from .etf import MAX_DEPTH
-from .models import ChannelState, EndUser, OtherInfo, Party, Target
+from .models import ChannelState, Disposition, EndUser, OtherInfo, Party, Target, Whoscall
 from .problems import ProblemReporter, brief
 from .terms import Atom, FrozenMap, ImproperList, hash_flooding
 
 __all__ = [
+    "END_USER_AVATARS",
+    "USER_AVATARS",
     "avatar_url",
     "decode_text",
     "from_bert",
     "is_absent",
+    "parse_disposition",
     "parse_end_user",
+    "parse_mwi",
     "parse_origination",
     "parse_other_info",
     "parse_state",
+    "parse_tags",
     "parse_target",
+    "parse_whoscall",
     "to_datetime",
     "to_int",
     "to_name",
@@ -191,6 +198,9 @@ def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
 
 def _bert_tuple(term: tuple[Any, ...], depth: int, reporter: ProblemReporter | None) -> Any:
     kind = term[1] if len(term) > 1 else None
+    if len(term) == 2 and isinstance(kind, bool):
+        # `{bert, true}` as Erlang writes it: the atom, which the decoder gives as a bool.
+        return kind
     if len(term) == 2 and isinstance(kind, str) and kind in _BERT_CONSTANTS:
         return _BERT_CONSTANTS[kind]
     if kind == "dict" and len(term) == 3 and isinstance(term[2], list):
@@ -313,14 +323,31 @@ def _from_text(text: str) -> datetime | None:
 # --- URL-encoded parts (end_user, origination) --------------------------------------------------
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A part that ends inside an escape (`...%E`, `...%`): the text was cut there.
+_CUT_ESCAPE = re.compile(r"%[0-9A-Fa-f]?\Z")
+
+
+def _cut(part: str, raw: bytes, err: UnicodeDecodeError) -> bool:
+    """Whether a part that is not UTF-8 was cut short rather than written in Latin-1.
+
+    Cut: it ends inside an escape, or inside a UTF-8 character, after UTF-8 text or with a
+    lead byte and at least one continuation byte (`%E7%94`). A lone byte after ASCII, such as
+    the `%E9` of `Jos%E9`, is Latin-1 `é`.
+    """
+    if _CUT_ESCAPE.search(part) is not None:
+        return True
+    if err.reason != "unexpected end of data" or err.end != len(raw):
+        return False
+    return len(raw) - err.start >= 2 or not raw[: err.start].isascii()
 
 
 def _form_decode(part: str, reporter: ProblemReporter | None, what: str) -> str:
     """Decode one form-encoded part: `+` is a space, `%XX` a byte, the bytes UTF-8 text.
 
     Nothing is lost to a bad escape: a `%` that starts none stays as it is (the rest of the part
-    is decoded as usual), and bytes that are not UTF-8 are read as Latin-1, as servers that send
-    Latin-1 names write them. Each of these is reported.
+    is decoded as usual); a part whose escapes end in the middle of a UTF-8 character (text cut
+    short) is kept exactly as sent; other bytes that are not UTF-8 are read as Latin-1, as
+    servers that send Latin-1 names write them. Each of these is reported.
     """
     if "%" not in part:
         return part.replace("+", " ")
@@ -335,7 +362,16 @@ def _form_decode(part: str, reporter: ProblemReporter | None, what: str) -> str:
     raw = unquote_to_bytes(part.replace("+", " "))
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
+        if _cut(part, raw, err):
+            _report(
+                reporter,
+                f"cut_escape:{what}",
+                "A %s part ends inside a UTF-8 character (cut short?), kept as sent: %s",
+                what,
+                brief(part),
+            )
+            return part
         _report(
             reporter,
             f"latin1_escape:{what}",
@@ -356,40 +392,57 @@ def _as_str(value: Any) -> str | None:
             return None
 
 
-def parse_end_user(value: Any, reporter: ProblemReporter | None = None) -> EndUser | None:
-    """Parse `end_user`: `***` (nobody), `id*name*organization*avatar`, or `_MANY_:N|p1|p2...`."""
+def parse_end_user(
+    value: Any, reporter: ProblemReporter | None = None, server: str | None = None
+) -> EndUser | None:
+    """Parse `end_user`: `id*name*organization*avatar*prefecture` or `_MANY_:N|p1|p2...`.
+
+    None for no end user: an absent or empty value, or one made only of `*` (`***`, `****`).
+    Older servers send four parts (no prefecture). An avatar file name resolves against
+    `server` under `basix/avatars/end_users/`.
+    """
     if is_absent(value):
         return None
     text = _as_str(value)
     if text is None:
         _report(reporter, "bad_end_user", "Ignored an end_user that is not text: %s", brief(value))
         return None
-    if not text:
-        return EndUser(candidates=(), raw=text)
+    if not text.strip("*"):
+        return None
     if text.startswith("_MANY_:"):
         _count, _sep, rest = text[len("_MANY_:") :].partition("|")
         parts = rest.split("|") if rest else []
-        candidates = tuple(_party(p, reporter) for p in parts)
+        candidates = tuple(_party(p, reporter, server) for p in parts)
     else:
-        candidates = (_party(text, reporter),)
+        candidates = (_party(text, reporter, server),)
     return EndUser(candidates=tuple(c for c in candidates if c is not None), raw=text)
 
 
-def _party(text: str, reporter: ProblemReporter | None) -> Party | None:
+_PARTY_PARTS = 5  # id, name, organization, avatar, prefecture (four before 2023)
+
+
+def _party(text: str, reporter: ProblemReporter | None, server: str | None) -> Party | None:
     parts = text.split("*")
-    if len(parts) != 4:
+    if len(parts) not in (_PARTY_PARTS - 1, _PARTY_PARTS):
         _report(
             reporter,
             "end_user_parts",
-            "An end_user candidate has %d parts, not 4: %s",
+            "An end_user candidate has %d parts, not 4 or 5: %s",
             len(parts),
             brief(text),
         )
-    decoded = [_form_decode(p, reporter, "end_user") or None for p in parts[:4]]
-    decoded += [None] * (4 - len(decoded))
+    decoded = [_form_decode(p, reporter, "end_user") or None for p in parts[:_PARTY_PARTS]]
+    decoded += [None] * (_PARTY_PARTS - len(decoded))
     if not any(decoded):
-        return None  # `***`: nobody
-    return Party(id=decoded[0], name=decoded[1], organization=decoded[2], avatar=decoded[3])
+        return None  # `****`: nobody
+    return Party(
+        id=decoded[0],
+        name=decoded[1],
+        organization=decoded[2],
+        avatar=decoded[3],
+        prefecture=decoded[4],
+        avatar_url=avatar_url(decoded[3], server, END_USER_AVATARS),
+    )
 
 
 def parse_origination(
@@ -407,6 +460,181 @@ def parse_origination(
     if not text:
         return ()
     return tuple(_form_decode(p, reporter, "origination") for p in text.split("*"))
+
+
+def parse_tags(value: Any, reporter: ProblemReporter | None = None) -> tuple[str, ...]:
+    """Parse `tags`: a `;`-separated text of markers (a list of names is read alike)."""
+    if is_absent(value):
+        return ()
+    if isinstance(value, list | tuple):
+        items = [to_text(item) for item in value]
+        return tuple(item.strip() for item in items if item and item.strip())
+    text = to_text(value)
+    if text is None:
+        _report(reporter, "bad_tags", "Ignored tags that are not text: %s", brief(value))
+        return ()
+    return tuple(tag.strip() for tag in text.split(";") if tag.strip())
+
+
+# Caller-ID data larger than this is kept as text only: nothing a person reads is that long.
+_MAX_WHOSCALL = 64 * 1024
+
+
+def parse_whoscall(value: Any, reporter: ProblemReporter | None = None) -> Whoscall | None:
+    """Parse `whoscall` (the eighth `other_info` element): URL-encoded JSON.
+
+    Decoded as Brastel's web phone does (`%XX` escapes; `+` stays), then, when that is no JSON,
+    with `+` as a space (a form-encoding server). Text that is no JSON either keeps only its
+    raw form (`data` None). A number there is the 2021 answer timestamp, not caller-ID data.
+    """
+    if is_absent(value) or isinstance(value, bool | int | float):
+        return None
+    text = _as_str(value)
+    if text is None:
+        _report(reporter, "bad_whoscall", "Ignored a whoscall that is not text: %s", brief(value))
+        return None
+    if not text.strip():
+        return None
+    if len(text) > _MAX_WHOSCALL:
+        _report(reporter, "bad_whoscall", "Kept a whoscall of %d characters as text", len(text))
+        return Whoscall(data=None, raw=text)
+    for decode in (unquote, unquote_plus):
+        try:
+            return Whoscall(data=json.loads(decode(text)), raw=text)
+        except ValueError, RecursionError:
+            continue
+    _report(reporter, "bad_whoscall", "A whoscall is not URL-encoded JSON: %s", brief(text))
+    return Whoscall(data=None, raw=text)
+
+
+def parse_disposition(value: Any, reporter: ProblemReporter | None = None) -> Disposition | None:
+    """Parse a hangup disposition from `last_event_data`: `SIDE_ACTION,CAUSE`.
+
+    `recv_cancel,ORIGINATOR_CANCEL` -> side `recv`, action `cancel`, cause `ORIGINATOR_CANCEL`.
+    A bare cause (`LOSE_RACE`) is read as a cause without side; None for no text.
+    """
+    text = to_text(value) if not isinstance(value, list | tuple) else None
+    if text is None:
+        if not is_absent(value) and value != "":
+            _report(
+                reporter,
+                "bad_disposition",
+                "Ignored a last_event_data that is not text: %s",
+                brief(value),
+            )
+        return None
+    text = text.strip()
+    if not text:
+        return None
+    head, comma, tail = text.partition(",")
+    if not comma and not head.lower().startswith(("recv_", "send_")):
+        head, tail = "", head  # a bare cause
+    side, _sep, action = head.strip().lower().partition("_")
+    if side not in ("recv", "send"):
+        side, action = "", head.strip().lower()
+    return Disposition(
+        side=side or None,
+        action=action or None,
+        cause=tail.strip().upper() or None,
+        raw=text,
+    )
+
+
+# --- voicemail counters ------------------------------------------------------------------------
+
+type MwiCounts = tuple[int | None, int | None, int | None, int | None]
+"""New, saved (old), urgent new and urgent saved messages; None where the value does not say."""
+
+_MWI_TEXT = re.compile(
+    r"\s*(\d{1,9})\s*(?:/\s*(\d{1,9})\s*)?(?:\(\s*(\d{1,9})\s*/\s*(\d{1,9})\s*\)\s*)?"
+)
+_MWI_FLAGS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+_MWI_KEYS = (
+    ("new", "new_messages", "messages_new", "new_count", "unread"),
+    ("old", "saved", "old_messages", "messages_old", "old_count", "saved_messages"),
+    ("urgent_new", "new_urgent", "urgent"),
+    ("urgent_old", "old_urgent", "urgent_saved"),
+)
+_NO_COUNTS: MwiCounts = (None, None, None, None)
+
+
+def parse_mwi(value: Any, reporter: ProblemReporter | None = None) -> MwiCounts | None:
+    """Read the voicemail counters of a user's or group's `mwi` field, whatever its form.
+
+    None when the field has no value at all (`undefined`). Empty text is an empty box (0/0);
+    `N`, `N/M` and `N/M (U/V)` (new/saved, then urgent, as SIP message summaries write them);
+    a tuple or list of up to four counts (names in it are skipped: `{mwi, 2, 5}`); a map or
+    BERT dict with keys such as `new` / `old`; an integer (new messages); a flag (true, `yes`:
+    some messages, counted as one new). Any other form gives no counts, reported once.
+    """
+    if value is None or is_absent(value):
+        return None
+    counts = _mwi_counts(value)
+    if counts is None:
+        _report(
+            reporter, "unknown_mwi", "A voicemail (mwi) value of unknown form: %s", brief(value)
+        )
+        return _NO_COUNTS
+    return counts
+
+
+def _mwi_counts(value: Any) -> MwiCounts | None:
+    match value:
+        case bool():
+            return (int(value), None, None, None)
+        case int():
+            return (value, None, None, None) if value >= 0 else None
+        case float() if value.is_integer() and value >= 0:
+            return (int(value), None, None, None)
+        case str() | bytes():
+            return _mwi_text(decode_text(value) if isinstance(value, bytes) else str(value))
+        case Mapping():
+            return _mwi_map(value)
+        case tuple() | list():
+            return _mwi_sequence(value)
+        case _:
+            return None
+
+
+def _mwi_text(text: str) -> MwiCounts | None:
+    text = text.strip()
+    if not text:
+        return (0, 0, None, None)
+    flag = _MWI_FLAGS.get(text.casefold())
+    if flag is not None:
+        return (int(flag), None, None, None)
+    match = _MWI_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    new, old, urgent_new, urgent_old = (int(g) if g is not None else None for g in match.groups())
+    return (new, old, urgent_new, urgent_old)
+
+
+def _mwi_map(value: Mapping[Any, Any]) -> MwiCounts | None:
+    by_name = {str(key).casefold(): item for key, item in value.items() if isinstance(key, str)}
+    counts: list[int | None] = []
+    for names in _MWI_KEYS:
+        found = next((by_name[name] for name in names if name in by_name), None)
+        counts.append(to_int(found) if found is not None and not isinstance(found, bool) else None)
+    if all(count is None for count in counts):
+        waiting = by_name.get("waiting", by_name.get("messages_waiting"))
+        return (int(waiting), None, None, None) if isinstance(waiting, bool) else None
+    return (counts[0], counts[1], counts[2], counts[3])
+
+
+def _mwi_sequence(value: Sequence[Any]) -> MwiCounts | None:
+    items = list(value)
+    while items and isinstance(items[0], str) and _mwi_text(items[0]) is None:
+        items.pop(0)  # a tag: `{mwi, 2, 5}`
+    if len(items) == 1 and isinstance(items[0], str | bytes | Mapping | tuple | list):
+        return _mwi_counts(items[0])
+    if not 1 <= len(items) <= 4:
+        return None
+    counts = [to_int(item) if not isinstance(item, bool) else None for item in items]
+    if any(count is None or count < 0 for count in counts):
+        return None
+    counts += [None] * (4 - len(counts))
+    return (counts[0], counts[1], counts[2], counts[3])
 
 
 # --- tuples: state, target, other_info ---------------------------------------------------------
@@ -451,8 +679,13 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
     )
 
 
-def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> OtherInfo | None:
-    """Parse the newer `other_info`: `{Type, UserIdOrEndUser, Direction, PeerLocation, Address, OfferTimestamp, GroupId}`."""
+def parse_other_info(
+    value: Any, reporter: ProblemReporter | None = None, server: str | None = None
+) -> OtherInfo | None:
+    """Parse `other_info`: `{Type, UserIdOrEndUser, Direction, PeerLocation, Address, OfferTimestamp, GroupId, Whoscall}`.
+
+    The eighth element (2024: `whoscall`) is optional: older servers send seven.
+    """
     if is_absent(value):
         return None
     items = _as_tuple(value)
@@ -481,7 +714,7 @@ def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> Oth
                 brief(who),
             )
         else:
-            end_user = parse_end_user(who, reporter)
+            end_user = parse_end_user(who, reporter, server)
     return OtherInfo(
         type=kind,
         user_id=user_id,
@@ -491,6 +724,7 @@ def parse_other_info(value: Any, reporter: ProblemReporter | None = None) -> Oth
         address=to_text(_at(items, 4)),
         offered_at=to_datetime(_at(items, 5)),
         group_id=to_text(_at(items, 6)),
+        whoscall=parse_whoscall(_at(items, 7), reporter),
     )
 
 
@@ -532,7 +766,7 @@ _IDS = frozenset(
         "target_id",
         "user_id",
         "group_id",
-        "queue_id",
+        "group_queue_id",
         "ivr_id",
         "room_id",
         "slot",
@@ -546,14 +780,22 @@ _IDS = frozenset(
 _TARGET_FIELDS = _fields("target_type", "target_id", "target_name", ids=_IDS)
 
 
+# What the newer form of `calling` starts with: where the target is.
+_TARGET_LOCATIONS = frozenset({"int", "ext"})
+
+
 def _calling(extra: tuple[Any, ...]) -> _Details:
     # Newer servers send TargetLocation, TargetType, TargetData (a tuple); older ones
-    # TargetType, TargetId, TargetName. The shape of the third element tells them apart.
+    # TargetType, TargetId, TargetName. A target location first, or a tuple third, is the
+    # newer form, even when its target data is missing.
     data = _as_tuple(_at(extra, 2))
-    if data is None:
+    location = _at(extra, 0)
+    if data is None and not (isinstance(location, str) and location in _TARGET_LOCATIONS):
         return _TARGET_FIELDS(extra)
     target_type = to_name(_at(extra, 1))
-    details: _Details = {"target_location": _plain(_at(extra, 0)), "target_type": target_type}
+    details: _Details = {"target_location": _plain(location), "target_type": target_type}
+    if data is None:
+        return details
     reader = _CALLING_TARGETS.get(target_type or "")
     details.update(reader(data) if reader else {"target_data": data})
     return details
@@ -567,12 +809,13 @@ def _calling_user(data: tuple[Any, ...]) -> _Details:
 def _calling_group(data: tuple[Any, ...]) -> _Details:
     group_type = to_name(_at(data, 0))
     group_id = to_text(_at(data, 1))
+    # Brastel's key name; only a ring group has a queue.
     queue_id = to_text(_at(data, 4)) if group_type == "ring" else None
     return {
         "group_type": group_type,
         "group_id": group_id,
         "target_id": group_id,
-        "queue_id": queue_id,
+        "group_queue_id": queue_id,
     }
 
 
@@ -653,13 +896,20 @@ _ABSOLUTE_URL = re.compile(r"(?:https?:|//)", re.IGNORECASE)
 _HTTP_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
-def avatar_url(value: Any, server: str | None) -> str | None:
+# Where the PBX keeps avatar files (since April 2026; before, all were under `basix/avatars/`).
+USER_AVATARS = "basix/avatars/users"
+END_USER_AVATARS = "basix/avatars/end_users"
+_AVATARS = "basix/avatars"
+
+
+def avatar_url(value: Any, server: str | None, folder: str = _AVATARS) -> str | None:
     """Return the URL of an avatar: None for the default icon, a URL as is, else a server file.
 
     A URL is an `http:` or `https:` address (in any case) or a scheme-relative `//host/...`.
     Anything else is a file name, `javascript:...`, `data:...` or `a1:b.png` included: it
-    resolves to `https://SERVER/basix/avatars/NAME`, URL-quoted (a `:` too, so the name can never
-    be read as a scheme). With no server known there is no URL to give.
+    resolves to `https://SERVER/FOLDER/NAME` (`USER_AVATARS`, `END_USER_AVATARS`), URL-quoted
+    (a `:` too, so the name can never be read as a scheme). With no server known there is no
+    URL to give.
     """
     text = _as_str(value)
     if text is None:
@@ -672,7 +922,7 @@ def avatar_url(value: Any, server: str | None) -> str | None:
     base = _server_base(server)
     if base is None:
         return None
-    return f"{base}/basix/avatars/{quote(text.lstrip('/'), safe="/%~!$&'()*+,;=@")}"
+    return f"{base}/{folder}/{quote(text.lstrip('/'), safe="/%~!$&'()*+,;=@")}"
 
 
 def _server_base(server: str | None) -> str | None:
