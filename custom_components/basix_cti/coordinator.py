@@ -231,7 +231,13 @@ class BasixCoordinator:
         return SignalType[CallEvent](f"{self._signal_prefix}_call_{user_id}")
 
     def mwi_of(self, extension: Extension) -> Mwi | None:
-        """The voicemail box of a user: keyed by user id, or by a mailbox named as the extension."""
+        """The voicemail box of a user: their record's own `mwi`, else an older MWI box.
+
+        An older box is keyed by user id, or by a mailbox named as the extension.
+        """
+        user = self.state.users.get(extension.user_id)
+        if user is not None and user.mwi is not None:
+            return user.mwi
         mwi = self.state.mwi
         return mwi.get(extension.user_id) or (
             mwi.get(extension.extension) if extension.extension else None

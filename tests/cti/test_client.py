@@ -156,11 +156,11 @@ def test_server_forms(server: str, url: str) -> None:
     ("scope", "forced", "query"),
     [
         (Scope.pbx(), False, "app_name=home_assistant&full_events=true"),
-        (Scope.pbx(), True, "app_name=home_assistant&full_events=true&forced=true"),
+        (Scope.pbx(), True, "app_name=home_assistant&full_events=true&force=true&forced=true"),
         (
             Scope(ScopeKind.USER_NAME, "profxavier"),
             True,
-            "app_name=home_assistant&user_name=profxavier&forced=true",
+            "app_name=home_assistant&user_name=profxavier&force=true&forced=true",
         ),
         (
             Scope(ScopeKind.USER_EMAIL, "xavier@somewhere.com"),
@@ -371,7 +371,7 @@ async def test_request_carries_path_query_and_basic_header(
     assert [type(m) for m in messages] == [FieldSpec, Snapshot]
     path_qs, headers = server.requests[0]
     assert path_qs == (
-        "/basix/api/ws_cti?app_name=home_assistant&user_email=x@y.jp&forced=true"
+        "/basix/api/ws_cti?app_name=home_assistant&user_email=x@y.jp&force=true&forced=true"
         "&domain=example.com&api_user=admin&api_token=s3cr3t%2BT0k%2Fen%3D42"
     )
     assert (
@@ -504,6 +504,9 @@ async def test_only_garbage_is_a_protocol_error(
         (1008, b"Connection LIMIT reached", None, ConnectionLimitError),
         (4000, b"replaced", None, ConnectionTakenOverError),
         (1000, b"", "Too many connections for this user", ConnectionLimitError),
+        # The current generation's notices (2023 README), then a plain close.
+        (1000, b"", "connection_limit_reached", ConnectionLimitError),
+        (1000, b"", "connection_replaced", ConnectionTakenOverError),
         (1000, b"", "unauthorized: bad api token", AuthenticationError),
         (1000, b"", "welcome", CannotConnectError),
         (1011, b"internal error", None, CannotConnectError),
@@ -588,6 +591,8 @@ async def test_close_code_4001_mid_session_ends_run(
     [
         ([], 4029, b"", "allows 2 connections"),
         ([(Atom("system_msg"), "connection limit reached")], 1000, b"", "limit reached"),
+        ([(Atom("system_msg"), Atom("connection_limit_reached"))], 1000, b"", "allows 2"),
+        ([(Atom("system_msg"), Atom("connection_replaced"))], 1000, b"", "took this connection"),
         ([], 4000, b"replaced", "took this connection over"),
     ],
 )
@@ -1138,7 +1143,7 @@ async def test_simulator_sees_the_exact_request(simulator: SimulatorServer, foll
     (connection,) = simulator.connections
     assert (
         connection.request.path_qs
-        == "/basix/api/ws_cti?app_name=ha%20test&user_extension=203&forced=true"
+        == "/basix/api/ws_cti?app_name=ha%20test&user_extension=203&force=true&forced=true"
     )
     expected = base64.b64encode(f"{SIM_DOMAIN}:{SIM_TOKEN}".encode()).decode()
     assert connection.headers["Authorization"] == f"Basic {expected}"

@@ -239,7 +239,9 @@ class CtiConfig:
         """Return the query parameters, in the order of the ws_cti method page."""
         params = [("app_name", self.app_name), *self.scope.query()]
         if self.forced:
-            params.append(("forced", "true"))
+            # The method page spells it `forced`, the 2023 README `force`: which one the
+            # server reads is unknown, and each ignores the other, so both are sent.
+            params += [("force", "true"), ("forced", "true")]
         if self.api_user is not None:
             params += [
                 ("domain", self.domain),

@@ -290,7 +290,9 @@ class Parser:
         wire = to_name(term[1])
         if wire is None:
             return None
-        event = to_text(from_bert(term[3], self._reporter)) if len(term) == 4 else None
+        event = None
+        if len(term) == 4:
+            event = to_name(term[3]) or to_text(from_bert(term[3], self._reporter))
         record = self._record(wire, term[2], event)
         if record is None:
             return None
@@ -317,7 +319,8 @@ class Parser:
     def _notice(self, term: tuple[Any, ...]) -> Message | None:
         if len(term) != 2:
             return None
-        value = from_bert(term[1], self._reporter)
+        name = to_name(term[1]) if isinstance(term[1], list) else None
+        value = name or from_bert(term[1], self._reporter)
         kind = to_name(term[0]) or "msg"
         # A structured notice is named by its tag: `{connection_replaced, Details}`.
         head = value[0] if isinstance(value, tuple | list) and value else value

@@ -655,11 +655,22 @@ def _at(values: Sequence[Any], index: int) -> Any:
     return values[index] if index < len(values) else None
 
 
+# A name is short; a longer list of integers is data, not a name.
+_MAX_NAME = 255
+
+
 def to_name(value: Any) -> str | None:
     """Return an atom, binary or Erlang string used as a name, as plain text; else None.
 
-    Empty text is no name (None); so is a value of any other type.
+    An Erlang string arrives as a `str` (STRING_EXT) or, from an encoder that does not use
+    that tag, as a list of character codes: both are names. Empty text is no name (None); so
+    is a value of any other type.
     """
+    if isinstance(value, list) and 0 < len(value) <= _MAX_NAME:
+        if all(type(c) is int and 32 <= c <= 0x10FFFF for c in value):
+            text = "".join(map(chr, value))
+            return text if text.isprintable() else None
+        return None
     return _as_str(value) or None
 
 
