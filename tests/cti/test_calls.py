@@ -12,6 +12,7 @@ from basix_simulator.frames import FrameBuilder, encode_frame
 from basix_simulator.pbx import Pbx
 from custom_components.basix_cti.cti import etf
 from custom_components.basix_cti.cti.calls import (
+    CallDirection,
     CallEvent,
     CallPhase,
     CallTracker,
@@ -22,6 +23,7 @@ from custom_components.basix_cti.cti.models import (
     Change,
     Channel,
     ChannelState,
+    Disposition,
     Snapshot,
 )
 from custom_components.basix_cti.cti.protocol import Parser
@@ -119,7 +121,10 @@ def test_park_and_pickup_events(wire: Wire) -> None:
     assert wire.phase(YAMADA) is CallPhase.IDLE
     assert wire.phase(TAKAHASHI) is CallPhase.TALKING
     assert wire.kinds(YAMADA) == ["incoming_call", "answered", "ended"]
-    assert wire.kinds(TAKAHASHI) == ["outgoing_call", "answered"]
+    # The picker's phone dialled in, but what it took is a call that came in.
+    assert wire.kinds(TAKAHASHI) == ["incoming_call", "answered"]
+    taken = [e for e in wire.events if e.user_id == TAKAHASHI][-1]
+    assert taken.call.direction is CallDirection.INCOMING
 
 
 def test_group_call(wire: Wire) -> None:
@@ -216,7 +221,7 @@ def test_tolerates_what_the_simulator_never_sends() -> None:
     assert _apply(tracker, state, _leg("a", state=held, answered_at=answered), None) == ["answered"]
     assert tracker.phase_of("7") is CallPhase.ON_HOLD
 
-    lost = _leg("b", state=calling, fields={"hangup_cause": "LOSE_RACE"})
+    lost = _leg("b", state=calling, disposition=Disposition(None, None, "LOSE_RACE", "LOSE_RACE"))
     _apply(tracker, state, lost, "CHANNEL_CREATE")
     events, _ = tracker.apply(state.apply(Change(CHANNEL, lost, "CHANNEL_HANGUP")))  # type: ignore[arg-type]
     assert [(e.type.value, e.reason) for e in events] == [("ended", EndReason.ANSWERED_ELSEWHERE)]

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .models import CHANNEL, PARKED_CHANNEL, Channel
+from .models import CHANNEL, CHANNEL_WAITING, PARKED_CHANNEL, USER, Channel, Disposition
 from .store import Delta, PbxState
 
 _HOLD_EVENTS = frozenset({"CHANNEL_HOLD"})
 _UNHOLD_EVENTS = frozenset({"CHANNEL_UNHOLD"})
 _ANSWER_EVENTS = frozenset({"CHANNEL_ANSWER", "CHANNEL_BRIDGE"})
-# FreeSWITCH's hangup causes for a leg that lost the race to another phone.
-_ELSEWHERE_CAUSES = frozenset({"LOSE_RACE", "PICKED_OFF", "ANSWERED_ELSEWHERE"})
+# The channel tables whose legs are calls of users.
+_CALL_ENTITIES = frozenset({CHANNEL, PARKED_CHANNEL, CHANNEL_WAITING})
 _HOLD_STATES = frozenset({"hold", "held", "on_hold"})
 # States in which a leg that was never answered is calling outward, whatever its direction says.
 _DIALING_STATES = frozenset({"calling_external", "calling_siptermination"})
@@ -69,12 +69,35 @@ class CallEventType(StrEnum):
 
 
 class EndReason(StrEnum):
-    """Why a call that was never answered here ended, as far as the legs tell."""
+    """Why a call that was never answered here ended: from its disposition, else its legs."""
 
     CALLER_HUNG_UP = "caller_hung_up"
     VOICEMAIL = "voicemail"
     NO_ANSWER = "no_answer"
     ANSWERED_ELSEWHERE = "answered_elsewhere"
+    PICKED_UP = "picked_up"
+    BUSY = "busy"
+    REFUSED = "refused"
+
+
+# FreeSWITCH hangup causes (`last_event_data`, docs/calls.md) and what they tell a user whose
+# phone rang or who called. A cause not listed is kept in the event data as it came; its
+# reason is then read from the legs, as for a server that sends no disposition.
+_CAUSE_REASONS: Mapping[str, EndReason] = {
+    "LOSE_RACE": EndReason.ANSWERED_ELSEWHERE,
+    "ANSWERED_ELSEWHERE": EndReason.ANSWERED_ELSEWHERE,
+    "PICKED_OFF": EndReason.PICKED_UP,
+    "ORIGINATOR_CANCEL": EndReason.CALLER_HUNG_UP,
+    "NO_ANSWER": EndReason.NO_ANSWER,
+    "NO_USER_RESPONSE": EndReason.NO_ANSWER,
+    "USER_BUSY": EndReason.BUSY,
+    "CALL_REJECTED": EndReason.REFUSED,
+}
+# Which side ended a leg, from the PBX's view of it: `recv` the far end of the leg (on a
+# user's own leg, their phone), `send` the PBX.
+_SIDES: Mapping[str, str] = {"recv": "far_end", "send": "pbx"}
+# Reasons that another phone, not this user, took the call: an ending, not a missed call.
+_TAKEN_ELSEWHERE = frozenset({EndReason.ANSWERED_ELSEWHERE, EndReason.PICKED_UP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,18 +146,38 @@ class CallEvent:
     call: Call
     duration: float | None = None
     reason: EndReason | None = None
+    picked_up_by: str | None = None
 
     @property
     def user_id(self) -> str:
         """The user whose call this is."""
         return self.call.user_id
 
+    @property
+    def hangup_cause(self) -> str | None:
+        """The FreeSWITCH hangup cause of an ending, as the PBX sent it (`LOSE_RACE`...)."""
+        if self.type not in (CallEventType.ENDED, CallEventType.MISSED):
+            return None
+        disposition = self.call.channel.disposition
+        return disposition.cause if disposition else None
+
+    @property
+    def hangup_side(self) -> str | None:
+        """Who ended the leg: `far_end` (on a user's own leg, their phone) or `pbx`."""
+        if self.type not in (CallEventType.ENDED, CallEventType.MISSED):
+            return None
+        disposition = self.call.channel.disposition
+        return _SIDES.get(disposition.side or "") if disposition else None
+
     def as_dict(self) -> dict[str, Any]:
-        """The event's data: the call, plus the duration and reason of an ending."""
+        """The event's data: the call, plus the duration, reason and cause of an ending."""
         data = self.call.as_dict()
         data.pop("phase")
         data["duration"] = self.duration
         data["reason"] = self.reason.value if self.reason else None
+        data["hangup_cause"] = self.hangup_cause
+        data["hangup_side"] = self.hangup_side
+        data["picked_up_by"] = self.picked_up_by
         return data
 
 
@@ -149,8 +192,9 @@ class CallTracker:
         self._inbound_legs: set[str] = set()
         # Legs by the caller's leg they were offered from: ring-group siblings share it.
         self._by_caller: dict[str, set[str]] = {}
-        # Unanswered legs whose ending is told by the caller's leg's next move (see _ending).
-        self._awaiting: dict[str, list[Call]] = {}
+        # Unanswered legs whose ending is told by the caller's leg's next move (see _ending),
+        # with the reason their disposition gave, if any.
+        self._awaiting: dict[str, list[tuple[Call, EndReason | None]]] = {}
 
     @property
     def active_calls(self) -> int:
@@ -177,7 +221,7 @@ class CallTracker:
         A snapshot only resynchronises: a call that started or ended while we were not connected
         is shown or dropped, but no event is invented for it.
         """
-        if delta.entity not in (CHANNEL, PARKED_CHANNEL):
+        if delta.entity not in _CALL_ENTITIES:
             return [], set()
         uuids = {item.key for item in (*delta.upserted, *delta.removed)}
         if delta.snapshot:
@@ -190,18 +234,32 @@ class CallTracker:
             self._follow(uuid, delta, events, users)
         for uuid in uuids & self._awaiting.keys():
             # The ringing ended while we watched; even a resync tells where the caller went.
-            reason = self._caller_moved_on(uuid)
-            events.extend(_unanswered(call, reason) for call in self._awaiting.pop(uuid))
+            for call, known in self._awaiting.pop(uuid):
+                if known is EndReason.PICKED_UP:
+                    events.append(_unanswered(call, known, self._picker(call)))
+                else:
+                    events.append(_unanswered(call, self._caller_moved_on(uuid, known)))
         return events, users
 
+    def _leg(self, uuid: str) -> Channel | None:
+        state = self._state
+        return (
+            state.channels.get(uuid)
+            or state.waiting_channels.get(uuid)
+            or state.parked_channels.get(uuid)
+        )
+
     def _follow(self, uuid: str, delta: Delta, events: list[CallEvent], users: set[str]) -> None:
-        channel = self._state.channels.get(uuid) or self._state.parked_channels.get(uuid)
+        channel = self._leg(uuid)
         if channel is not None and _called_in(channel):
             self._inbound_legs.add(uuid)
         else:
             self._inbound_legs.discard(uuid)
         old = self._calls.get(uuid)
-        new = _read_call(channel, old, delta.event) if channel is not None else None
+        new = None
+        if channel is not None:
+            partner = self._state.channels.get(channel.other_uuid) if channel.other_uuid else None
+            new = _read_call(channel, old, delta.event, partner)
         if old is not None:
             self._drop(old)
         if new is not None:
@@ -245,27 +303,61 @@ class CallTracker:
             return
         if final is not None:
             call = replace(call, channel=final)
+        known = _disposition_reason(call.channel.disposition)
         if call.answered_at is not None:
             end = call.channel.hungup_at or datetime.now(UTC)
             duration = max(0.0, (end - call.answered_at).total_seconds())
             yield CallEvent(CallEventType.ENDED, call, duration=duration)
         elif call.direction is not CallDirection.INCOMING:
-            yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=EndReason.NO_ANSWER)
-        elif reason := self._unanswered_reason(call):
+            # The user called and nobody answered: the disposition says why, when it does.
+            reason = known if known not in (None, *_TAKEN_ELSEWHERE) else EndReason.NO_ANSWER
+            yield CallEvent(CallEventType.ENDED, call, duration=0.0, reason=reason)
+        elif known is EndReason.PICKED_UP:
+            picker = self._picker(call)
+            if picker is None and self._caller_waits(call):
+                # The picker's leg may bridge after this one went: the caller's next move
+                # names them.
+                self._awaiting.setdefault(call.channel.other_uuid or "", []).append((call, known))
+            else:
+                yield _unanswered(call, known, picker)
+        elif known is not None and known is not EndReason.NO_ANSWER:
+            # Answered elsewhere, the caller gave up, busy, refused: the PBX said so.
+            yield _unanswered(call, known)
+        elif reason := self._unanswered_reason(call, known):
             yield _unanswered(call, reason)
         else:
             # The phones stop ringing before the caller's leg moves on (to voicemail, to
             # someone else, or away): its next change tells which.
-            self._awaiting.setdefault(call.channel.other_uuid or "", []).append(call)
+            self._awaiting.setdefault(call.channel.other_uuid or "", []).append((call, known))
 
-    def _unanswered_reason(self, call: Call) -> EndReason | None:
+    def _caller_waits(self, call: Call) -> bool:
+        caller_uuid = call.channel.other_uuid
+        return caller_uuid is not None and caller_uuid in self._state.channels
+
+    def _picker(self, call: Call) -> str | None:
+        """The user who picked up a call that rang here, as far as the legs show them."""
+        caller_uuid = call.channel.other_uuid
+        caller = self._state.channels.get(caller_uuid) if caller_uuid else None
+        if caller is None:
+            return None
+        found: list[str | None] = []
+        if caller.other_uuid and (bridged := self._state.channels.get(caller.other_uuid)):
+            found.append(bridged.user_id)
+        for uuid, leg in self._calls.items():
+            if uuid != call.uuid and leg.channel.other_uuid == caller_uuid and leg.answered_at:
+                found.append(leg.user_id)
+        info = caller.other_info
+        found.append(info.user_id if info is not None and info.type == USER else None)
+        found.append(caller.last_bridged_user_id)
+        return next((user for user in found if user and user != call.user_id), None)
+
+    def _unanswered_reason(self, call: Call, known: EndReason | None) -> EndReason | None:
         """Why a leg that rang here ended unanswered, or None while the caller's leg is calling.
 
-        Called after the leg left the tracker, so its ring-group siblings are the other legs
-        still offered from the same caller's leg.
+        `known` is what its disposition said (no answer), if anything. Called after the leg
+        left the tracker, so its ring-group siblings are the other legs still offered from
+        the same caller's leg.
         """
-        if str(call.channel.fields.get("hangup_cause", "")).upper() in _ELSEWHERE_CAUSES:
-            return EndReason.ANSWERED_ELSEWHERE
         caller_uuid = call.channel.other_uuid
         if caller_uuid is None:
             return EndReason.NO_ANSWER
@@ -276,13 +368,17 @@ class CallTracker:
         if caller is not None and caller.state is not None and caller.state.name == "calling":
             # Still offered around: its next move (voicemail, another phone, gone) says why.
             return None
-        return self._caller_moved_on(caller_uuid)
+        return self._caller_moved_on(caller_uuid, known)
 
-    def _caller_moved_on(self, caller_uuid: str) -> EndReason:
-        """Read an unanswered leg's ending from where its caller's leg went."""
+    def _caller_moved_on(self, caller_uuid: str, known: EndReason | None = None) -> EndReason:
+        """Read an unanswered leg's ending from where its caller's leg went.
+
+        A leg that timed out (`known` no answer) stays unanswered when the caller then hangs
+        up: only voicemail or another phone say more.
+        """
         caller = self._state.channels.get(caller_uuid)
         if caller is None:
-            return EndReason.CALLER_HUNG_UP
+            return known or EndReason.CALLER_HUNG_UP
         state = caller.state.name if caller.state else None
         if state == "voicemail":
             return EndReason.VOICEMAIL
@@ -291,11 +387,23 @@ class CallTracker:
         return EndReason.NO_ANSWER
 
 
-def _unanswered(call: Call, reason: EndReason) -> CallEvent:
-    # Another phone taking the call is not a call this user missed (a ring group would tell
-    # every member otherwise).
-    if reason is EndReason.ANSWERED_ELSEWHERE:
-        return CallEvent(CallEventType.ENDED, call, duration=0.0, reason=reason)
+def _disposition_reason(disposition: Disposition | None) -> EndReason | None:
+    """What a leg's hangup disposition says about its ending; None when it says nothing known."""
+    if disposition is None:
+        return None
+    reason = _CAUSE_REASONS.get(disposition.cause or "")
+    if reason is None and disposition.action == "refuse":
+        return EndReason.REFUSED  # refused, for a cause this version does not know
+    return reason
+
+
+def _unanswered(call: Call, reason: EndReason, picked_up_by: str | None = None) -> CallEvent:
+    # Another phone taking the call (a ring group's winner, a colleague's pickup) is not a
+    # call this user missed: a ring group would tell every member otherwise.
+    if reason in _TAKEN_ELSEWHERE:
+        return CallEvent(
+            CallEventType.ENDED, call, duration=0.0, reason=reason, picked_up_by=picked_up_by
+        )
     return CallEvent(CallEventType.MISSED, call, reason=reason)
 
 
@@ -323,12 +431,22 @@ def _transitions(old: Call | None, new: Call) -> Iterable[CallEvent]:
             yield CallEvent(kind, new)
             yield CallEvent(CallEventType.ANSWERED, new)
         return
-    if old.answered_at is None and new.answered_at is not None:
+    # The voicemail app answering the caller, or a parked call's answer, is no one's answer.
+    if (
+        old.answered_at is None
+        and new.answered_at is not None
+        and new.phase not in (CallPhase.VOICEMAIL, CallPhase.PARKED)
+    ):
         yield CallEvent(CallEventType.ANSWERED, new)
 
 
-def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | None:
-    """Read one leg as a call of its user, or None when it belongs to no user."""
+def _read_call(
+    channel: Channel, old: Call | None, event: str | None, partner: Channel | None = None
+) -> Call | None:
+    """Read one leg as a call of its user, or None when it belongs to no user.
+
+    `partner` is the leg this one is bridged to (its `other_uuid`), when the store has it.
+    """
     user_id = _owner(channel)
     if user_id is None:
         return None
@@ -344,9 +462,12 @@ def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | 
         held = True
     elif event in _UNHOLD_EVENTS or event in _ANSWER_EVENTS:
         held = False
-    direction = _direction(channel, state)
+    taken = _took_a_call(channel, partner)
+    direction = CallDirection.INCOMING if taken else _direction(channel, state)
     phase = _phase(state, answered_at is not None, held, direction)
-    remote_number, remote_name, remote_org = _remote(channel, direction)
+    remote_number, remote_name, remote_org = _remote(
+        partner if taken and partner else channel, direction
+    )
     if direction is CallDirection.OUTGOING:
         caller_number, caller_name = None, channel.user_name
         called_number = remote_number
@@ -355,7 +476,8 @@ def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | 
         called_number = channel.called_number
     # The number of ours that was dialled: only an incoming call has one.
     incoming = direction is CallDirection.INCOMING
-    our_number = channel.target.address if incoming and channel.target else None
+    target = partner.target if taken and partner else channel.target
+    our_number = target.address if incoming and target else None
     return Call(
         uuid=channel.uuid,
         user_id=user_id,
@@ -373,6 +495,19 @@ def _read_call(channel: Channel, old: Call | None, event: str | None) -> Call | 
         held=held,
         channel=channel,
     )
+
+
+def _took_a_call(channel: Channel, partner: Channel | None) -> bool:
+    """Whether a user's leg took over a call that came in: a pickup, or a parked call unparked.
+
+    The user's phone called into the PBX (an inbound leg) and is bridged to another inbound
+    leg, the caller's, which was there first. An ordinary call bridges an inbound leg to an
+    outbound one.
+    """
+    if partner is None or channel.direction != "inbound" or partner.direction != "inbound":
+        return False
+    mine, theirs = channel.offered_at, partner.offered_at
+    return mine is not None and theirs is not None and mine > theirs
 
 
 def _owner(channel: Channel) -> str | None:
