@@ -10,7 +10,10 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from basix_simulator.pbx import Pbx
+from basix_simulator.server import SimulatorServer
 from custom_components.basix_cti.const import DOMAIN
+from custom_components.basix_cti.cti import etf
+from custom_components.basix_cti.cti.terms import Atom
 
 from .conftest import UNIQUE_ID, entity_id, wait_for
 
@@ -85,3 +88,25 @@ async def test_count_is_disabled_by_default(
     )
     assert entry is not None
     assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+
+
+async def test_the_users_own_mwi_field_drives_voicemail(
+    hass: HomeAssistant, simulator: SimulatorServer, init_integration: MockConfigEntry
+) -> None:
+    """Today's PBX reports a box in its owner's user record: the entities follow that."""
+    registry = er.async_get(hass)
+    waiting = registry.async_get_entity_id("binary_sensor", DOMAIN, f"{UNIQUE_ID}:1001_voicemail")
+    fields = ["id", "name", "main_extension", "label", "mwi"]
+    await simulator.send_raw(
+        etf.encode((Atom("field_spec"), Atom("user"), [Atom(f) for f in fields]), atoms="latin1")
+    )
+    for mwi, state, new in ((b"4/1 (0/0)", "on", 4), (b"", "off", 0)):
+        record = (1001, b"yamada", b"201", "山田 太郎".encode(), mwi)
+        await simulator.send_raw(
+            etf.encode((Atom("info_event"), Atom("user"), record, Atom("updated")), atoms="latin1")
+        )
+        await wait_for(hass, lambda s=state: hass.states.get(waiting).state == s)  # type: ignore[union-attr]
+        coordinator = init_integration.runtime_data
+        box = coordinator.mwi_of(coordinator.extensions["1001"])
+        assert box is not None
+        assert box.new_messages == new
