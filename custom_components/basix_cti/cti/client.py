@@ -48,7 +48,7 @@ from .errors import (
     PossibleAuthenticationError,
     ProtocolError,
 )
-from .models import Message, Notice, Snapshot
+from .models import USER, Message, Notice, Snapshot, User
 from .problems import ProblemReporter
 from .protocol import Parser
 from .sync import SYNC_SETTLE, SnapshotSync
@@ -79,6 +79,8 @@ _MAX_FRAME = 16 * 1024 * 1024
 OFF_LOOP_FRAME = 64 * 1024
 # A system_msg this recent before a close explains that close.
 _NOTICE_EXPLAINS_CLOSE = 10.0
+# How long `check_connection(users=True)` waits after the first snapshot for the user list.
+USER_SNAPSHOT_WAIT = 3.0
 
 # How the server may word a refused token or a full limit, in a close reason or a system_msg.
 # Matched case-insensitively as substrings; the server's wording is unknown, so this is data.
@@ -151,6 +153,16 @@ class Scope:
         """Read `pbx` or `KIND=VALUE` (e.g. `user_extension=201`), the form `str()` gives."""
         kind, _, value = text.strip().partition("=")
         return cls(_scope_kind(kind.strip()), value or None)
+
+    def matches(self, user: User) -> bool:
+        """Whether this scope names `user` (the whole PBX names everyone).
+
+        The PBX's own rule is not documented: values are compared exactly as written, the
+        strictest reading (an e-mail address in another case may not name anyone there).
+        """
+        if self.kind is ScopeKind.PBX:
+            return True
+        return bool(getattr(user, self.kind.value.removeprefix("user_")) == self.value)
 
     def query(self) -> list[tuple[str, str]]:
         """Return the query parameters that select this scope on the ws_cti endpoint."""
@@ -944,8 +956,13 @@ async def check_connection(
     config: CtiConfig,
     *,
     timeout: float = 10.0,  # noqa: ASYNC109 - the config flow API
+    users: bool = False,
 ) -> list[Message]:
     """Connect once and return the messages up to and including the first snapshot.
+
+    With `users`, reading goes on after the first snapshot until the user snapshot too (the
+    config flow offers the PBX's users to pick from), for at most `USER_SNAPSHOT_WAIT` seconds
+    more: a PBX of the older generation sends no user list at all.
 
     Raises `AuthenticationError`, `ConnectionLimitError`, `CannotConnectError`,
     `ConnectTimeoutError` (no snapshot within `timeout` seconds) or `ProtocolError` (the server
@@ -958,8 +975,9 @@ async def check_connection(
     ws: aiohttp.ClientWebSocketResponse | None = None
     notice: str | None = None
     _LOGGER.debug("Checking the connection to %s", config.redacted_url())
+    snapshot_seen = False
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout) as deadline:
             ws = await _open(session, config, heartbeat=None)
             while True:
                 msg = await ws.receive()
@@ -979,11 +997,19 @@ async def check_connection(
                     for message in read:
                         messages.append(message)
                         if isinstance(message, Snapshot):
-                            return messages
+                            if not users or message.entity == USER:
+                                return messages
+                            if not snapshot_seen:
+                                snapshot_seen = True
+                                wait_until = asyncio.get_running_loop().time() + USER_SNAPSHOT_WAIT
+                                if wait_until < (deadline.when() or wait_until):
+                                    deadline.reschedule(wait_until)
                         if isinstance(message, Notice) and message.text:
                             notice = message.text
                 elif msg.type is aiohttp.WSMsgType.TEXT:
                     bad_frames += 1
+                elif snapshot_seen:
+                    return messages  # closed after its snapshots: still a working connection
                 elif msg.type is aiohttp.WSMsgType.CLOSE:
                     error = _classify_close(config, msg.data, msg.extra, notice)
                     if type(error) is CannotConnectError and bad_frames and not messages:
@@ -995,6 +1021,8 @@ async def check_connection(
                         close_code=ws.close_code,
                     )
     except TimeoutError:
+        if snapshot_seen:
+            return messages  # no user list: an older PBX
         if bad_frames and not messages:
             raise _not_ws_cti(config, bad_frames) from None
         raise ConnectTimeoutError(
