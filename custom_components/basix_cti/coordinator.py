@@ -8,6 +8,7 @@ signals per user instead, and a delta reaches only the users it names.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -142,8 +143,8 @@ class BasixCoordinator:
 
     @property
     def hub_name(self) -> str:
-        """The name of the PBX device."""
-        return f"Basix PBX ({self.config.domain})"
+        """The name of the PBX device, and of its entry: one per entry, none alike."""
+        return pbx_name(self.entry.data)
 
     @property
     def portal_url(self) -> str | None:
@@ -452,6 +453,17 @@ class BasixCoordinator:
     def device_identifier(self, user_id: str | None = None) -> tuple[str, str]:
         """The device registry identifier of the PBX (None) or of one of its users."""
         return device_identifier(self.entry, user_id)
+
+
+def pbx_name(data: Mapping[str, Any]) -> str:
+    """What an entry and its PBX device are called.
+
+    An entry that follows one user has a PBX device too (its connection and call count): its
+    name says whom it follows, so that two entries of one PBX never look alike.
+    """
+    if data.get(CONF_SCOPE, ScopeKind.PBX) == ScopeKind.PBX:
+        return f"Basix PBX ({data[CONF_DOMAIN]})"
+    return f"Basix PBX ({data[CONF_DOMAIN]}, {data[CONF_SCOPE_VALUE]})"
 
 
 def issue_id(entry: ConfigEntry, issue: Issue) -> str:

@@ -94,8 +94,9 @@ class BasixExtensionEntity(BasixEntity):
         self._attr_device_info = DeviceInfo(
             identifiers={coordinator.device_identifier(extension.user_id)},
             name=extension.name,
+            # No model: Home Assistant translates device names, never models, and a word
+            # such as "Extension" would stay English on a Japanese system.
             manufacturer=MANUFACTURER,
-            model="Extension",
             via_device_id=dr.async_get_device_id_by_identifier(
                 coordinator.hass,
                 coordinator.device_identifier(),
