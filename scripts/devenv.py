@@ -1,11 +1,18 @@
 """`scripts/develop`: the Basix simulator and a real Home Assistant, side by side.
 
-    scripts/develop [--config-dir DIR] [--port 8123] [--sim-port 8765] [--users 20]
-                    [--calls-per-minute 30] [--fresh]
+    scripts/develop [--config-dir DIR] [--port 8123] [--sim-port 8765] [--control-port 8766]
+                    [--users 20] [--calls-per-minute 30] [--connection-limit 2]
+                    [--generation current|newer|older] [--fresh]
 
 Starts `python -m basix_simulator` with steady random traffic and `hass -c DIR` (default: the
-repository's `config/`), both on 127.0.0.1 only. Ctrl-C (or SIGTERM) stops both; if either stops
-on its own, the other is stopped too and the exit status is not 0.
+repository's `config/`), both on 127.0.0.1 only. Ctrl-C (or SIGTERM) stops both; if Home
+Assistant stops on its own, the simulator is stopped too and the exit status is not 0.
+
+The simulator can be stopped and started again on its own, to watch an outage and the
+recovery: type `s` and Enter in this terminal, or POST to this script's own endpoints
+(`http://127.0.0.1:8766/simulator/stop`, `.../start`, `.../restart`; GET `.../status`). A
+simulator that stops by itself is reported and waits to be started again the same ways. It
+comes back on the same port with the same users, domain and token.
 
 A folder not onboarded yet is set up through Home Assistant's own HTTP APIs, so that the page
 opens on calls coming and going rather than on forms: onboarding with a dev-only owner account
@@ -26,6 +33,7 @@ import argparse
 from collections.abc import Callable
 import contextlib
 import ctypes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 from pathlib import Path
 import shutil
@@ -51,6 +59,10 @@ RESTART_EXIT_CODE = 100  # homeassistant.const.RESTART_EXIT_CODE: `hass` exits s
 # The owner account made when onboarding automatically: for a local, 127.0.0.1-only sandbox.
 DEV_USER = {"name": "Developer", "username": "dev", "password": "dev-dev-dev"}
 API_TIMEOUT = 60.0  # the config flow waits up to 10 s for the PBX; onboarding sets up analytics
+GENERATIONS = ("current", "newer", "older")  # the names code, CLI flags and docs agree on
+# A default Home Assistant configuration's included files, created empty as Home Assistant
+# itself does for a new configuration: automations saved in the editor load from there.
+INCLUDED_FILES = {"automations.yaml": "[]\n", "scripts.yaml": "", "scenes.yaml": ""}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +78,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=8123, help="Home Assistant's port (8123)")
     parser.add_argument("--sim-port", type=int, default=8765, help="the simulator's port (8765)")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=8766,
+        help="this script's own endpoints that stop and start the simulator (8766)",
+    )
     parser.add_argument("--users", type=int, default=20, help="users of the simulated PBX (20)")
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=2,
+        help="connections the simulator admits per user and application name (2, as Basix)",
+    )
+    parser.add_argument(
+        "--generation",
+        choices=GENERATIONS,
+        default=None,
+        help="the protocol generation the simulator speaks (its default: current)",
+    )
     parser.add_argument(
         "--calls-per-minute", type=float, default=30, help="random calls per minute (30; 0: none)"
     )
@@ -95,6 +125,9 @@ def prepare_config(config_dir: Path, port: int) -> None:
     configuration = config_dir / "configuration.yaml"
     if not configuration.exists():
         shutil.copyfile(ROOT / "config" / "configuration.yaml", configuration)
+    for name, content in INCLUDED_FILES.items():
+        if not (config_dir / name).exists():
+            (config_dir / name).write_text(content, encoding="utf-8")
 
     link = config_dir / "custom_components" / "basix_cti"
     target = ROOT / "custom_components" / "basix_cti"
@@ -182,6 +215,10 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], di
             str(args.users),
             "--calls-per-minute",
             str(args.calls_per_minute),
+            "--connection-limit",
+            str(args.connection_limit),
+            # Only when asked for: the simulator's own default is the current generation.
+            *(["--generation", args.generation] if args.generation else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -195,7 +232,7 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], di
         line = reader.next_line(deadline - time.monotonic())
         if line is None:
             process.kill()
-            sys.exit("scripts/develop: the simulator did not start:\n" + "".join(lines))
+            raise RuntimeError("the simulator did not start:\n" + "".join(lines))
         lines.append(line)
         key, sep, value = line.strip().partition(":")
         if sep and key in ("server", "domain", "token"):
@@ -205,6 +242,135 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], di
         print(f"[simulator] {line}", end="", flush=True)
     reader.forward(lambda line: print(f"[simulator] {line}", end="", flush=True))
     return process, info
+
+
+class SimulatorControl:
+    """The simulator as a child that can be stopped and started again while Home Assistant runs.
+
+    Driven from three threads (the main loop, the HTTP endpoints, the terminal): one lock.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._args = args
+        self._lock = threading.Lock()
+        self._wanted = True  # False once stopped on purpose: its exit is no surprise then
+        self.process, self.info = start_simulator(args)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> bool:
+        """Stop it (an outage, as Home Assistant sees it); whether it was running."""
+        with self._lock:
+            self._wanted = False
+            was_running = self.running
+            stop(self.process, "the simulator")
+        if was_running:
+            print("scripts/develop: simulator stopped (Home Assistant keeps running)", flush=True)
+        return was_running
+
+    def start(self) -> bool:
+        """Start it again on the same port; whether it was started now."""
+        with self._lock:
+            self._wanted = True
+            if self.running:
+                return False
+            deadline = time.monotonic() + SIMULATOR_START_TIMEOUT
+            while True:
+                try:
+                    self.process, self.info = start_simulator(self._args)
+                    break
+                except RuntimeError:
+                    # The old socket may linger a moment; anything else shows in the output.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        print("scripts/develop: simulator started again", flush=True)
+        return True
+
+    def toggle(self) -> None:
+        if self.running:
+            self.stop()
+        else:
+            self.start()
+
+    def check(self) -> None:
+        """Report a simulator that ended without being asked to; it waits to be started."""
+        with self._lock:
+            if self._wanted and not self.running:
+                self._wanted = False
+                print(
+                    f"scripts/develop: the simulator stopped (exit {self.process.returncode}); "
+                    "Home Assistant keeps running. Type s and Enter, or POST "
+                    f"{control_url(self._args)}/start, to start it again",
+                    flush=True,
+                )
+
+    def status(self) -> dict[str, Any]:
+        return {"running": self.running, **self.info}
+
+
+def control_url(args: argparse.Namespace) -> str:
+    return f"http://{HOST}:{args.control_port}/simulator"
+
+
+def serve_control(args: argparse.Namespace, simulator: SimulatorControl) -> ThreadingHTTPServer:
+    """This script's own endpoints: stop, start or restart the simulator; its status."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/simulator/status":
+                self._answer(200, simulator.status())
+            else:
+                self._answer(404, {"error": "GET /simulator/status"})
+
+        def do_POST(self) -> None:
+            action = self.path.rstrip("/").removeprefix("/simulator/")
+            try:
+                if action == "stop":
+                    simulator.stop()
+                elif action == "start":
+                    simulator.start()
+                elif action == "restart":
+                    simulator.stop()
+                    simulator.start()
+                else:
+                    self._answer(404, {"error": "POST /simulator/stop, start or restart"})
+                    return
+            except RuntimeError as err:
+                self._answer(500, {"error": str(err)})
+                return
+            self._answer(200, simulator.status())
+
+        def _answer(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            pass  # the simulator's own messages say what happened
+
+    server = ThreadingHTTPServer((HOST, args.control_port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def watch_terminal(simulator: SimulatorControl) -> None:
+    """`s` and Enter stop or start the simulator; only when a person is at the terminal."""
+    if not sys.stdin.isatty():
+        return
+
+    def read() -> None:
+        for line in sys.stdin:
+            if line.strip().lower() == "s":
+                with contextlib.suppress(RuntimeError):
+                    simulator.toggle()
+
+    threading.Thread(target=read, daemon=True).start()
 
 
 class _LineReader:
@@ -400,6 +566,8 @@ def banner(
         f"{login}{todo}\n"
         f"Make an extension ring:  curl -X POST '{info['control']}/ring?to=201'\n"
         f"(also answer, hangup, voicemail, mwi?to=201&new=2; see basix_simulator/server.py)\n"
+        f"An outage: type s and Enter (again to end it), or\n"
+        f"    curl -X POST '{info['dev_control']}/stop'   (and .../start)\n"
         f"Ctrl-C stops both.\n"
         f"{'=' * 78}\n"
     )
@@ -432,8 +600,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    simulator, info = start_simulator(args)
+    check_port_free(args.control_port, "scripts/develop's simulator control")
+    try:
+        simulator = SimulatorControl(args)
+    except RuntimeError as err:
+        sys.exit(f"scripts/develop: {err}")
+    info = {**simulator.info, "dev_control": control_url(args)}
     (config_dir / SIMULATOR_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    control = serve_control(args, simulator)
+    watch_terminal(simulator)
     url = f"http://{HOST}:{args.port}"
     hass_command = [str(VENV_BIN / "hass"), "--config", str(config_dir)]
     print(f"scripts/develop: starting Home Assistant on {url} (the first start takes a while)")
@@ -450,16 +625,18 @@ def main(argv: list[str] | None = None) -> int:
                 # What a supervisor does when "Restart" is chosen in the UI: start it again.
                 print("scripts/develop: Home Assistant asked for a restart")
                 hass = start(hass_command)
-            elif hass.poll() is not None or simulator.poll() is not None:
-                which = "Home Assistant" if hass.poll() is not None else "The simulator"
-                print(f"scripts/develop: {which} stopped; stopping the rest")
+            elif hass.poll() is not None:
+                print("scripts/develop: Home Assistant stopped; stopping the simulator")
                 return 1
+            # The simulator may stop (asked to, or not): Home Assistant rides out the outage.
+            simulator.check()
             stopping.wait(0.5)
         print("scripts/develop: stopping")
         return 0
     finally:
+        control.shutdown()
         stop(hass, "Home Assistant")
-        stop(simulator, "the simulator")
+        simulator.stop()
 
 
 if __name__ == "__main__":
