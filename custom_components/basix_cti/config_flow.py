@@ -235,7 +235,10 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
                             other, data={**other.data, **user_input}
                         )
                         self.hass.config_entries.async_schedule_reload(other.entry_id)
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                # Our own reason: the frontend shows its generic text for the standard one.
+                return self.async_update_reload_and_abort(
+                    entry, data_updates=user_input, reason="token_updated"
+                )
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=REAUTH_SCHEMA,
@@ -283,7 +286,11 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
             errors, placeholders = await self._async_check_scope(data)
             if not errors:
                 return self.async_update_reload_and_abort(
-                    entry, unique_id=unique_id(data), title=pbx_name(data), data=data
+                    entry,
+                    unique_id=unique_id(data),
+                    title=pbx_name(data),
+                    data=data,
+                    reason="entry_changed",
                 )
         current = {key: entry.data[key] for key in _SCOPE_KEYS if key in entry.data}
         return self._show_scope_form(

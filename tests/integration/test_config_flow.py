@@ -367,7 +367,7 @@ async def test_reauth(
         result["flow_id"], {CONF_API_TOKEN: "n3w-t0ken"}
     )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reauth_successful"
+    assert result["reason"] == "token_updated"
     assert init_integration.data[CONF_API_TOKEN] == "n3w-t0ken"
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
@@ -399,7 +399,7 @@ async def test_reauth_once_for_every_entry_of_the_pbx(
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {CONF_API_TOKEN: "n3w-t0ken"}
     )
-    assert result["reason"] == "reauth_successful"
+    assert result["reason"] == "token_updated"
     await hass.async_block_till_done()
     assert first.data[CONF_API_TOKEN] == second.data[CONF_API_TOKEN] == "n3w-t0ken"
     assert other_server.data[CONF_API_TOKEN] == TOKEN  # another server: another PBX's token
@@ -444,7 +444,7 @@ async def test_reconfigure(
     assert result["step_id"] == "reconfigure_scope"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_SCOPE: "pbx"})
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "entry_changed"
     assert init_integration.data[CONF_APP_NAME] == "ha_office"
     assert init_integration.data[CONF_API_TOKEN] == TOKEN
     assert CONF_API_USER not in init_integration.data  # an emptied field is cleared
@@ -469,7 +469,7 @@ async def test_reconfigure_the_scope(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_SCOPE: "user_extension", CONF_SCOPE_VALUE: "202"}
     )
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "entry_changed"
     assert init_integration.unique_id == f"{PBX_DOMAIN}|user_extension=202"
     assert init_integration.title == f"Basix PBX ({PBX_DOMAIN}, 202)"
     await hass.async_block_till_done()

@@ -7,9 +7,9 @@ checked, down to the text a person reads on their phone.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant, ServiceCall
@@ -47,7 +47,6 @@ async def test_readme_examples_do_what_they_say(
     ours = entity_id(hass, "sensor", "call_state", "1001").removeprefix("sensor.")
     ours = ours.removesuffix("_call_state")
     text = (ROOT / readme).read_text("utf-8").replace(README_PREFIX, ours)
-    (ROOT / readme).read_text("utf-8")
     configs = [
         config
         for config in map(parse_yaml, re.findall(r"```yaml\n(.*?)```", text, re.DOTALL))
