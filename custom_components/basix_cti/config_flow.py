@@ -21,6 +21,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_VERIFY_SSL
 from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     SelectOptionDict,
@@ -285,6 +286,15 @@ class BasixConfigFlow(ConfigFlow, domain=DOMAIN):
             data = self._with_scope(self._data, user_input)
             errors, placeholders = await self._async_check_scope(data)
             if not errors:
+                if unique_id(data) != entry.unique_id:
+                    # Devices are named by the unique id: the old ones would stay forever.
+                    device_registry = dr.async_get(self.hass)
+                    for device in dr.async_entries_for_config_entry(
+                        device_registry, entry.entry_id
+                    ):
+                        device_registry.async_update_device(
+                            device.id, remove_config_entry_id=entry.entry_id
+                        )
                 return self.async_update_reload_and_abort(
                     entry,
                     unique_id=unique_id(data),

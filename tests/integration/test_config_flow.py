@@ -80,7 +80,7 @@ def _value_options(result: Any) -> list[dict[str, str]] | None:
 
 
 @pytest.fixture
-async def older_simulator(pbx: Pbx) -> AsyncGenerator[SimulatorServer]:
+async def older_simulator(hass: HomeAssistant, pbx: Pbx) -> AsyncGenerator[SimulatorServer]:
     """The PBX as a server of the older generation serves it: no user list at all."""
     try:
         server = SimulatorServer(pbx, domain=PBX_DOMAIN, token=TOKEN, generation="older")  # type: ignore[arg-type]
@@ -88,6 +88,9 @@ async def older_simulator(pbx: Pbx) -> AsyncGenerator[SimulatorServer]:
         server = SimulatorServer(pbx, domain=PBX_DOMAIN, token=TOKEN, generation="old")
     await server.start()
     yield server
+    # The entries made stop first, rather than reconnect to a server going away.
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)
     await server.stop()
 
 
@@ -379,15 +382,16 @@ async def test_reauth_once_for_every_entry_of_the_pbx(
     """A new token of a PBX is typed once: its other entries get it, their flows end."""
     first = _entry(simulator, "user_extension", "201")
     second = _entry(simulator, "user_extension", "202")
+    for entry in (first, second):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    # Added once the integration is set up: it stays unloaded, as a PBX elsewhere would matter.
     other_server = _entry(simulator, "user_extension", "203")
     other_server.add_to_hass(hass)
     hass.config_entries.async_update_entry(
         other_server, data={**other_server.data, CONF_SERVER: "ws://127.0.0.1:9"}
     )
-    for entry in (first, second):
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     simulator.revoke_token("n3w-t0ken")
     await first.start_reauth_flow(hass)
     await second.start_reauth_flow(hass)
@@ -407,6 +411,9 @@ async def test_reauth_once_for_every_entry_of_the_pbx(
         DOMAIN, match_context={"source": SOURCE_REAUTH}
     )
     assert first.state is second.state is ConfigEntryState.LOADED
+    for entry in (first, second):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 async def test_reconfigure(
