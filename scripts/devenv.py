@@ -254,6 +254,7 @@ class SimulatorControl:
         self._args = args
         self._lock = threading.Lock()
         self._wanted = True  # False once stopped on purpose: its exit is no surprise then
+        self._requests: list[dict[str, Any]] = []
         self.process, self.info = start_simulator(args)
 
     @property
@@ -271,7 +272,35 @@ class SimulatorControl:
         return was_running
 
     def start(self) -> bool:
-        """Start it again on the same port; whether it was started now."""
+        """Start it again on the same port; whether it was started now.
+
+        The child is started by the main thread, whatever thread asks: the kernel's "parent
+        died" signal (PR_SET_PDEATHSIG) follows the thread that forked, and an HTTP request's
+        thread ends with its answer, taking a simulator it started along.
+        """
+        if threading.current_thread() is threading.main_thread():
+            return self._start()
+        request: dict[str, Any] = {"done": threading.Event()}
+        with self._lock:
+            self._requests.append(request)
+        if not request["done"].wait(SIMULATOR_START_TIMEOUT + 5):
+            raise RuntimeError("the simulator did not start in time")
+        if isinstance(request.get("error"), RuntimeError):
+            raise request["error"]
+        return bool(request.get("started"))
+
+    def run_requests(self) -> None:
+        """On the main thread: the starts other threads asked for."""
+        with self._lock:
+            requests, self._requests = self._requests, []
+        for request in requests:
+            try:
+                request["started"] = self._start()
+            except RuntimeError as err:
+                request["error"] = err
+            request["done"].set()
+
+    def _start(self) -> bool:
         with self._lock:
             self._wanted = True
             if self.running:
@@ -629,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("scripts/develop: Home Assistant stopped; stopping the simulator")
                 return 1
             # The simulator may stop (asked to, or not): Home Assistant rides out the outage.
+            simulator.run_requests()
             simulator.check()
-            stopping.wait(0.5)
+            stopping.wait(0.2)
         print("scripts/develop: stopping")
         return 0
     finally:
