@@ -1,10 +1,11 @@
-"""Sensors: each extension's call state and waiting voicemail, and the PBX's active calls."""
+"""Sensors: each extension's call state, voicemail and call history; the PBX's active calls."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, override
+from datetime import datetime
+from typing import Any, Self, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -13,13 +14,22 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
-from .cti.calls import CallPhase
-from .entity import BasixEntity, BasixRestoringEntity, async_add_extension_entities
+from .cti.calls import CallEvent, CallEventType, CallPhase
+from .entity import (
+    BasixEntity,
+    BasixExtensionEntity,
+    BasixRestoringEntity,
+    async_add_extension_entities,
+)
+from .history import ended_at, is_finished, last_call_attributes, missed_call_attributes
 
 # Entities only write state on push; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -52,6 +62,23 @@ class BasixExtensionSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[BasixCoordinator, Extension], StateType]
     attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
+
+
+type HistoryValue = StateType | datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasixCallHistorySensorEntityDescription(SensorEntityDescription):
+    """A sensor of what an extension's finished calls left behind, kept across restarts.
+
+    `records_fn` picks the call events the sensor follows; `value_fn` makes the new value from
+    such an event and the value before it.
+    """
+
+    records_fn: Callable[[CallEvent], bool]
+    value_fn: Callable[[CallEvent, HistoryValue], HistoryValue]
+    attributes_fn: Callable[[CallEvent], dict[str, Any]] | None = None
+    initial: HistoryValue = None
 
 
 def _call_attributes(coordinator: BasixCoordinator, extension: Extension) -> dict[str, Any]:
@@ -96,6 +123,41 @@ EXTENSION_SENSORS: tuple[BasixExtensionSensorEntityDescription, ...] = (
 )
 
 
+def _one_more(_: CallEvent, count: HistoryValue) -> HistoryValue:
+    return (count if isinstance(count, int) else 0) + 1
+
+
+HISTORY_SENSORS: tuple[BasixCallHistorySensorEntityDescription, ...] = (
+    BasixCallHistorySensorEntityDescription(
+        key="last_missed_call",
+        translation_key="last_missed_call",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        records_fn=lambda event: event.type is CallEventType.MISSED,
+        value_fn=lambda event, _: ended_at(event),
+        attributes_fn=missed_call_attributes,
+    ),
+    BasixCallHistorySensorEntityDescription(
+        key="last_call",
+        translation_key="last_call",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        # Last missed call and the Call events answer what most people ask; this is for some.
+        entity_registry_enabled_default=False,
+        records_fn=is_finished,
+        value_fn=lambda event, _: ended_at(event),
+        attributes_fn=last_call_attributes,
+    ),
+    BasixCallHistorySensorEntityDescription(
+        key="missed_calls",
+        translation_key="missed_calls",
+        # Only ever counts up: a utility meter or statistics card makes "missed today" of it.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        records_fn=lambda event: event.type is CallEventType.MISSED,
+        value_fn=_one_more,
+        initial=0,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BasixConfigEntry,
@@ -108,8 +170,14 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         lambda extension: (
-            BasixExtensionSensor(coordinator, description, extension)
-            for description in EXTENSION_SENSORS
+            *(
+                BasixExtensionSensor(coordinator, description, extension)
+                for description in EXTENSION_SENSORS
+            ),
+            *(
+                BasixCallHistorySensor(coordinator, description, extension)
+                for description in HISTORY_SENSORS
+            ),
         ),
     )
 
@@ -156,3 +224,97 @@ class BasixExtensionSensor(BasixRestoringEntity[StateType], RestoreSensor):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator, self.extension)
+
+
+@dataclass(frozen=True, slots=True)
+class CallHistoryStoredData(ExtraStoredData):
+    """A history sensor's value and attributes, as saved for the next start."""
+
+    value: HistoryValue
+    attributes: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON: a time is saved in ISO form."""
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        return {"value": value, "attributes": self.attributes}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], timestamp: bool) -> Self | None:
+        """Read what `as_dict` saved; None for anything else."""
+        value, attributes = data.get("value"), data.get("attributes")
+        if not isinstance(attributes, dict):
+            return None
+        if timestamp:
+            parsed = dt_util.parse_datetime(value) if isinstance(value, str) else None
+            return None if parsed is None else cls(parsed, attributes)
+        return cls(value, attributes) if isinstance(value, int | float) else None
+
+
+class BasixCallHistorySensor(BasixExtensionEntity, SensorEntity, RestoreEntity):
+    """A sensor of an extension's past calls, from its call events; restored after a restart.
+
+    What it shows happened already: it stays true while the connection is down, so it stays
+    available then.
+    """
+
+    entity_description: BasixCallHistorySensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: BasixCoordinator,
+        description: BasixCallHistorySensorEntityDescription,
+        extension: Extension,
+    ) -> None:
+        """Start from nothing known (a counter from zero) until restored or told."""
+        super().__init__(coordinator, description, extension)
+        self._history: HistoryValue = description.initial
+        self._attr_extra_state_attributes = {}
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Always: a call that was missed stays missed while the connection is down."""
+        return True
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore the last value, then follow the extension's call events."""
+        await super().async_added_to_hass()
+        timestamp = self.entity_description.device_class is SensorDeviceClass.TIMESTAMP
+        if (last := await self.async_get_last_extra_data()) is not None and (
+            stored := CallHistoryStoredData.from_dict(last.as_dict(), timestamp)
+        ):
+            self._history = stored.value
+            self._attr_extra_state_attributes = stored.attributes
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, self.coordinator.signal_call(self.extension.user_id), self._on_call
+            )
+        )
+
+    @callback
+    @override
+    def _async_handle_update(self) -> None:
+        """Nothing: neither the connection nor the calls in progress change the past."""
+
+    @callback
+    def _on_call(self, event: CallEvent) -> None:
+        description = self.entity_description
+        if not description.records_fn(event):
+            return
+        self._history = description.value_fn(event, self._history)
+        if description.attributes_fn is not None:
+            self._attr_extra_state_attributes = description.attributes_fn(event)
+        self.async_write_ha_state()
+
+    @property
+    @override
+    def extra_restore_state_data(self) -> CallHistoryStoredData:
+        """The value and its attributes, for the next start."""
+        return CallHistoryStoredData(self._history, dict(self._attr_extra_state_attributes))
+
+    @property
+    @override
+    def native_value(self) -> HistoryValue:
+        """The last call's time, or the count."""
+        return self._history
