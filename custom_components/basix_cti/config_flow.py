@@ -40,6 +40,7 @@ from .const import (
     CONF_APP_NAME,
     CONF_DOMAIN,
     CONF_FORCED,
+    CONF_RAW_RECORD,
     CONF_SCOPE,
     CONF_SCOPE_VALUE,
     CONF_SERVER,
@@ -104,7 +105,12 @@ RECONFIGURE_SCHEMA = _connection_schema(probatio.Optional)
 
 REAUTH_SCHEMA = probatio.Schema({probatio.Required(CONF_API_TOKEN): PASSWORD})
 
-OPTIONS_SCHEMA = probatio.Schema({probatio.Required(CONF_FORCED, default=False): bool})
+OPTIONS_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_FORCED, default=False): bool,
+        probatio.Required(CONF_RAW_RECORD, default=False): bool,
+    }
+)
 
 
 def _scope_schema(users: Sequence[User] | None) -> probatio.Schema:
@@ -456,7 +462,7 @@ class BasixOptionsFlow(OptionsFlowWithReload):
     """Settings that change how the connection behaves, applied by a reload."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Whether to take over a connection slot when the PBX's limit is reached."""
+        """Whether to take over a connection slot at the PBX's limit; whether to add raw records."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         return self.async_show_form(

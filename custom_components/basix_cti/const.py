@@ -14,11 +14,13 @@ CONF_APP_NAME: Final = "app_name"
 CONF_SCOPE: Final = "scope"
 CONF_SCOPE_VALUE: Final = "scope_value"
 CONF_FORCED: Final = "forced"
+# Option: add the PBX's raw channel record to every `basix_cti_call` event (off by default).
+CONF_RAW_RECORD: Final = "raw_record"
 
 MANUFACTURER: Final = "Brastel"
 
 DEFAULT_SERVER: Final = "bcs.brastel.com"
 DEFAULT_APP_NAME: Final = "home_assistant"
 
-# The bus event fired for every call transition, with the raw channel record for power users.
+# The bus event fired for every call transition (the raw channel record only on request).
 EVENT_CALL: Final = "basix_cti_call"

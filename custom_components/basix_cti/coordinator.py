@@ -26,6 +26,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util.signal_type import SignalType
 
+from .bus_event import call_event_data
 from .const import (
     CONF_API_TOKEN,
     CONF_API_USER,
@@ -47,7 +48,6 @@ from .cti.errors import (
     ConnectionTakenOverError,
     CtiError,
 )
-from .cti.export import to_json
 from .cti.models import USER, Channel, Message, Mwi, User
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
@@ -348,14 +348,13 @@ class BasixCoordinator:
 
     def _fire(self, event: CallEvent) -> None:
         extension = self.extensions.get(event.user_id)
-        data = {
-            "type": event.type.value,
-            "user_id": event.user_id,
-            "extension": extension.extension if extension else None,
-            **event.as_dict(),
-            # The leg as the PBX sent it, for what this integration does not model yet.
-            "record": to_json(event.call.channel.fields),
-        }
+        data = call_event_data(
+            self.hass,
+            event,
+            self.device_identifier(event.user_id),
+            extension.extension if extension else None,
+            dict(self.entry.options),
+        )
         self.hass.bus.async_fire(EVENT_CALL, data)
         async_dispatcher_send(self.hass, self.signal_call(event.user_id), event)
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import override
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .bus_event import CALL_ENTITY_KEY
 from .coordinator import BasixConfigEntry
 from .cti.calls import CallEvent, CallEventType
 from .entity import BasixExtensionEntity, async_add_extension_entities
+from .history import present
+from .logbook import async_load_logbook_texts
 
 PARALLEL_UPDATES = 0
 
 CALL = EventEntityDescription(
-    key="call",
+    key=CALL_ENTITY_KEY,
     translation_key="call",
     event_types=[event_type.value for event_type in CallEventType],
 )
@@ -29,6 +33,8 @@ async def async_setup_entry(
 ) -> None:
     """Add each extension's call event entity as the extension appears."""
     coordinator = entry.runtime_data
+    # The logbook describes call events without awaiting: its words must be loaded already.
+    await async_load_logbook_texts(hass, entry)
     async_add_extension_entities(
         entry,
         async_add_entities,
@@ -37,12 +43,28 @@ async def async_setup_entry(
 
 
 class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
-    """Fires on each transition of the extension's calls."""
+    """Fires on each transition of the extension's calls.
+
+    Its state is the time of the last event, which the logbook lists as a call event each time
+    the state changes. So it never goes unavailable and back (a reconnect would list the last
+    event again), and it does not come back from the placeholder Home Assistant shows while it
+    is not loaded (a reload or a late start would).
+    """
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Always: an event that happened stays true while the connection is down."""
+        return True
 
     @override
     async def async_added_to_hass(self) -> None:
         """Listen for this extension's call events."""
         await super().async_added_to_hass()
+        placeholder = self.hass.states.get(self.entity_id)
+        if placeholder is not None and placeholder.state == STATE_UNAVAILABLE:
+            # Removed, the restored event is written as new, not as a change from unavailable.
+            self.hass.states.async_remove(self.entity_id)
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass, self.coordinator.signal_call(self.extension.user_id), self._on_call_event
@@ -50,6 +72,11 @@ class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
         )
 
     @callback
+    @override
+    def _async_handle_update(self) -> None:
+        """Nothing: only a call event changes this entity."""
+
+    @callback
     def _on_call_event(self, event: CallEvent) -> None:
-        self._trigger_event(event.type.value, event.as_dict())
+        self._trigger_event(event.type.value, present(event.as_dict()))
         self.async_write_ha_state()

@@ -29,7 +29,13 @@ from .entity import (
     BasixRestoringEntity,
     async_add_extension_entities,
 )
-from .history import ended_at, is_finished, last_call_attributes, missed_call_attributes
+from .history import (
+    ended_at,
+    is_finished,
+    last_call_attributes,
+    missed_call_attributes,
+    present,
+)
 
 # Entities only write state on push; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -84,7 +90,8 @@ class BasixCallHistorySensorEntityDescription(SensorEntityDescription):
 def _call_attributes(coordinator: BasixCoordinator, extension: Extension) -> dict[str, Any]:
     calls = [call.as_dict() for call in coordinator.tracker.calls_of(extension.user_id)]
     top = calls[0] if calls else {}
-    return {key: top.get(key) for key in CALL_ATTRIBUTES} | {"calls": calls}
+    # Only what the PBX said: a ringing call shows no "Answered: unknown" row.
+    return present({key: top.get(key) for key in CALL_ATTRIBUTES}) | {"calls": calls}
 
 
 def _new_messages(coordinator: BasixCoordinator, extension: Extension) -> StateType:

@@ -22,6 +22,7 @@ from custom_components.basix_cti.const import (
     CONF_APP_NAME,
     CONF_DOMAIN,
     CONF_FORCED,
+    CONF_RAW_RECORD,
     CONF_SCOPE,
     CONF_SCOPE_VALUE,
     CONF_SERVER,
@@ -520,5 +521,6 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert init_integration.options == {CONF_FORCED: True}
+    # The raw record stays off unless asked for.
+    assert init_integration.options == {CONF_FORCED: True, CONF_RAW_RECORD: False}
     assert init_integration.runtime_data.config.forced is True
