@@ -24,13 +24,15 @@ CALL_ENTITY_KEY = "call"
 
 def call_event_data(
     hass: HomeAssistant,
+    entry_id: str,
     event: CallEvent,
+    *,
     device_identifier: tuple[str, str],
     extension: str | None,
     options: dict[str, Any],
 ) -> dict[str, Any]:
     """The bus event's data for one call event of the device with `device_identifier`."""
-    device = dr.async_get(hass).async_get_device(identifiers={device_identifier})
+    device = dr.async_get(hass).async_get_device_by_identifier(device_identifier, entry_id)
     entity_id = er.async_get(hass).async_get_entity_id(
         "event", DOMAIN, f"{device_identifier[1]}_{CALL_ENTITY_KEY}"
     )

@@ -350,10 +350,11 @@ class BasixCoordinator:
         extension = self.extensions.get(event.user_id)
         data = call_event_data(
             self.hass,
+            self.entry.entry_id,
             event,
-            self.device_identifier(event.user_id),
-            extension.extension if extension else None,
-            dict(self.entry.options),
+            device_identifier=self.device_identifier(event.user_id),
+            extension=extension.extension if extension else None,
+            options=dict(self.entry.options),
         )
         self.hass.bus.async_fire(EVENT_CALL, data)
         async_dispatcher_send(self.hass, self.signal_call(event.user_id), event)
