@@ -12,7 +12,7 @@ from typing import Any
 
 from homeassistant.util import dt as dt_util
 
-from .cti.calls import CallDirection, CallEvent, CallEventType
+from .cti.calls import CallEvent, CallEventType
 
 
 def present(values: dict[str, Any]) -> dict[str, Any]:
@@ -65,14 +65,6 @@ def last_call_attributes(event: CallEvent) -> dict[str, Any]:
             "reason": event.reason.value if event.reason else None,
         }
     )
-
-
-def party(event: CallEvent) -> tuple[str | None, str | None]:
-    """The other party's name and number, as the PBX's address book knows them."""
-    call = event.call
-    if call.direction is CallDirection.OUTGOING:
-        return call.remote_name, call.remote_number or call.called_number
-    return call.remote_name or call.caller_name, call.caller_number or call.remote_number
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -139,6 +139,9 @@ async def test_restored_after_a_restart(
     broken = registry.async_get_or_create(
         "sensor", DOMAIN, f"{UNIQUE_ID}:1002_missed_calls", suggested_object_id="broken"
     ).entity_id
+    garbled = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{UNIQUE_ID}:1003_last_missed_call", suggested_object_id="garbled"
+    ).entity_id
     when = "2026-11-30T09:15:00+00:00"
     mock_restore_cache_with_extra_data(
         hass,
@@ -149,6 +152,7 @@ async def test_restored_after_a_restart(
             ),
             (State(count, "7"), {"value": 7, "attributes": {}}),
             (State(broken, "x"), {"value": "x", "attributes": {}}),
+            (State(garbled, when), {"value": when, "attributes": "?"}),
         ],
     )
     config_entry.add_to_hass(hass)
@@ -158,6 +162,7 @@ async def test_restored_after_a_restart(
     assert hass.states.get(missed).attributes["caller_number"] == "0312345678"
     assert hass.states.get(count).state == "7"
     assert hass.states.get(broken).state == "0"
+    assert hass.states.get(garbled).state == "unknown"
 
     call = pbx.incoming_call(to="201")
     await wait_for(hass, lambda: _state(hass, "call_state").state == "ringing")
