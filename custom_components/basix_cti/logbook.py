@@ -42,6 +42,9 @@ _FALLBACK = {
     "ended_outgoing": "Call to {party} ended after {duration}",
     "not_answered": "Call to {party} was not answered",
     "answered_elsewhere": "Call from {party} was answered on another phone",
+    "picked_up": "Call from {party} was picked up by a colleague",
+    "busy": "{party} was busy",
+    "refused": "Call to {party} was refused",
     "seconds": "{seconds} s",
     "minutes": "{minutes} min",
     "hours": "{hours} h {minutes} min",
@@ -105,8 +108,8 @@ def describe_call(data: Mapping[str, Any], text: Callable[[str], str]) -> str:
         key = "missed_voicemail" if reason == "voicemail" else "missed"
     elif kind == "answered":
         key = "answered_outgoing" if outgoing else "answered_incoming"
-    elif kind == "ended" and reason == "answered_elsewhere":
-        key = "answered_elsewhere"
+    elif kind == "ended" and reason in ("answered_elsewhere", "picked_up", "busy", "refused"):
+        key = str(reason)
     elif kind == "ended" and reason is not None:
         key = "not_answered"
     elif kind == "ended":

@@ -188,6 +188,14 @@ def _english(key: str) -> str:
             "Call from 03 was answered on another phone",
         ),
         ({"type": "missed", "caller_name": "03", "caller_number": "03"}, "Missed call from 03"),
+        (
+            {"type": "ended", "caller_number": "03", "reason": "picked_up"},
+            "Call from 03 was picked up by a colleague",
+        ),
+        (
+            {"type": "ended", "direction": "outgoing", "remote_number": "03", "reason": "busy"},
+            "03 was busy",
+        ),
     ],
 )
 def test_every_event_in_words(data: dict[str, Any], message: str) -> None:
