@@ -16,14 +16,21 @@ Frames come from a network peer, so `decode` treats its input as hostile:
   (turning a huge one into text later is the caller's business: `sys.set_int_max_str_digits`);
 - a large map whose keys were chosen to share one hash value (quadratic dict building) is
   refused;
+- what Erlang's `binary_to_term/1` refuses is refused: an atom of more than 255 characters, a
+  map holding one key twice, a compressed term whose declared size is wrong;
 - whatever is wrong, `decode` raises `EtfDecodeError` (a `ValueError`) naming the byte offset.
+
+`decode` refuses bytes after the term; `decode_frame` reads a frame as Erlang does, ignoring
+them, and says how many there were (and how many terms the frame holds, which tells what
+reading it further costs).
 
 Decoded types: integers -> `int`; floats -> `float`; atoms -> `Atom` (a `str`), except `true` and
 `false` -> `bool`; tuples -> `tuple`; proper lists -> `list`; improper lists -> `ImproperList`;
 STRING_EXT (Erlang's compact form of a list of bytes) -> `str`, one character per byte; binaries
 -> `bytes` (text decoding belongs to the protocol layer); bitstrings -> `BitBinary`; maps ->
 `dict`, where a key Python cannot hash becomes hashable (lists -> tuples, maps -> `FrozenMap`).
-Python equality merges keys Erlang keeps apart (`1`, `1.0` and `true`): the last one wins.
+Keys that Python's equality would merge though Erlang keeps them apart (`1`, `1.0` and `true`;
+`[]` and `{}`) become `ExactKey`s, so that no pair is lost (see `terms.exact_identity`).
 Pids, ports, references and funs have no meaning for this client and are rejected.
 
 A list whose tail is another list (`[a | [b]]`, which Erlang does not write) is read into one
@@ -42,6 +49,7 @@ over the values `decode` produces except STRING_EXT's `str`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 import math
 import re
 import struct
@@ -53,8 +61,10 @@ from .terms import (
     Atom,
     BitBinary,
     EtfDecodeError,
+    ExactKey,
     FrozenMap,
     ImproperList,
+    exact_identity,
     hash_flooding,
 )
 
@@ -62,21 +72,31 @@ __all__ = [
     "Atom",
     "BitBinary",
     "EtfDecodeError",
+    "ExactKey",
+    "Frame",
     "FrozenMap",
     "ImproperList",
+    "declared_size",
     "decode",
+    "decode_frame",
     "encode",
 ]
 
 VERSION: Final = 131
 
-# Default bounds of `decode`. The largest real frame, a snapshot of 10,000 channels, is about
-# 5 MB and 350,000 terms, some 15 MB once decoded: these leave it room (any frame of real
-# records up to `MAX_INFLATED` fits in `MAX_TERMS`). The costliest terms, empty lists and maps,
-# take some 70 bytes each, so no frame can make the decoder build much over 150 MB.
+# Default bounds of `decode`. The reference frame, a snapshot of 10,000 channels, is 4.9 MB
+# and 353,000 terms, 14 MiB once decoded: `MAX_TERMS` leaves it room nearly three times over
+# (some 28,000 such channels, 14 MB of records). The costliest terms, empty lists, take 64
+# bytes each with their place in the list that holds them; every other term is cheaper or paid
+# for by its own bytes (a binary, a big integer), and an atom not taken from the cache is
+# charged by its length. So no frame can make the decoder build much more than
+# 64 B x MAX_TERMS + MAX_INFLATED: some 80 MiB (docs/architecture.md, "Hostile frames").
 MAX_DEPTH: Final = 256
 MAX_INFLATED: Final = 16 * 1024 * 1024
-MAX_TERMS: Final = 2_000_000
+MAX_TERMS: Final = 1_000_000
+# Erlang refuses longer atoms (a UTF-8 character takes up to 4 bytes).
+MAX_ATOM_CHARS: Final = 255
+_MAX_ATOM_BYTES: Final = 4 * MAX_ATOM_CHARS
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -128,15 +148,31 @@ def _short(pos: int, what: str, need: int, have: int) -> EtfDecodeError:
     return EtfDecodeError(pos, f"{what} declares {need} bytes but only {max(have, 0)} remain")
 
 
-def _new_atom(data: bytes, start: int, end: int, tag_pos: int, utf8: bool) -> Any:
+def _new_atom(  # noqa: PLR0917 - the slow path of the hottest loop
+    data: bytes, start: int, end: int, tag_pos: int, utf8: bool, budget: list[int]
+) -> Any:
     """Build (and cache) the atom `data[start:end]` that was not in its cache."""
     if end > len(data):
         raise _short(tag_pos, "atom", end - start, len(data) - start)
+    if end - start > _MAX_ATOM_BYTES:
+        raise EtfDecodeError(
+            tag_pos, f"atom of {end - start} bytes is longer than Erlang's {MAX_ATOM_CHARS}"
+        )
     raw = data[start:end]
     try:
         name = raw.decode("utf-8") if utf8 else raw.decode("latin-1")
     except UnicodeDecodeError as err:
         raise EtfDecodeError(start + err.start, "atom name is not valid UTF-8") from None
+    if len(name) > MAX_ATOM_CHARS:
+        raise EtfDecodeError(
+            tag_pos, f"atom of {len(name)} characters is longer than Erlang's {MAX_ATOM_CHARS}"
+        )
+    # One character outside Latin-1 makes Python store the whole name in 2 or 4 bytes a
+    # character: an atom not taken from the cache is charged for what it really takes.
+    left = budget[0] - (len(name) >> 4)
+    if left < 0:
+        raise _too_many(tag_pos, budget)
+    budget[0] = left
     atom = Atom(name)
     cache = _UTF8_ATOMS if utf8 else _LATIN1_ATOMS
     if len(cache) < _ATOM_CACHE_MAX:
@@ -207,7 +243,7 @@ def _atom_utf8(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[An
     end = pos + 2 + _U16(data, pos)[0]
     atom = _UTF8_ATOMS.get(data[pos + 2 : end])
     if atom is None or end > len(data):
-        atom = _new_atom(data, pos + 2, end, pos - 1, True)
+        atom = _new_atom(data, pos + 2, end, pos - 1, True, budget)
     return atom, end
 
 
@@ -215,7 +251,7 @@ def _small_atom_utf8(data: bytes, pos: int, depth: int, budget: list[int]) -> tu
     end = pos + 1 + data[pos]
     atom = _UTF8_ATOMS.get(data[pos + 1 : end])
     if atom is None or end > len(data):
-        atom = _new_atom(data, pos + 1, end, pos - 1, True)
+        atom = _new_atom(data, pos + 1, end, pos - 1, True, budget)
     return atom, end
 
 
@@ -223,7 +259,7 @@ def _atom_latin1(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[
     end = pos + 2 + _U16(data, pos)[0]
     atom = _LATIN1_ATOMS.get(data[pos + 2 : end])
     if atom is None or end > len(data):
-        atom = _new_atom(data, pos + 2, end, pos - 1, False)
+        atom = _new_atom(data, pos + 2, end, pos - 1, False, budget)
     return atom, end
 
 
@@ -231,7 +267,7 @@ def _small_atom_latin1(data: bytes, pos: int, depth: int, budget: list[int]) -> 
     end = pos + 1 + data[pos]
     atom = _LATIN1_ATOMS.get(data[pos + 1 : end])
     if atom is None or end > len(data):
-        atom = _new_atom(data, pos + 1, end, pos - 1, False)
+        atom = _new_atom(data, pos + 1, end, pos - 1, False, budget)
     return atom, end
 
 
@@ -348,7 +384,7 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
                 end = start + data[pos + 1]
                 atom = utf8_atom(data[start:end])
                 if atom is None or end > ln:
-                    atom = _new_atom(data, start, end, pos, True)
+                    atom = _new_atom(data, start, end, pos, True, budget)
                 append(atom)
                 pos = end
             elif tag == 104:  # SMALL_TUPLE_EXT
@@ -377,7 +413,7 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
                 end = start + ((data[pos + 1] << 8) | data[pos + 2])
                 atom = latin1_atom(data[start:end])
                 if atom is None or end > ln:
-                    atom = _new_atom(data, start, end, pos, False)
+                    atom = _new_atom(data, start, end, pos, False, budget)
                 append(atom)
                 pos = end
             elif tag == 98:  # INTEGER_EXT
@@ -415,14 +451,19 @@ def _map(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int
     if depth <= 0:
         raise _too_deep(pos - 5)
     depth -= 1
-    left = budget[0] - 2 * count
+    # A pair is two terms; the dict itself costs some two terms more than a list would.
+    left = budget[0] - 2 * count - 2
     if left < 0:
         raise _too_many(pos - 5, budget)
     budget[0] = left
     dispatch = _DISPATCH
     if count > MAX_HASH_CLASHES:
         return _large_map(data, pos, depth, budget, count)
+    start = pos
     out: dict[Any, Any] = {}
+    # A charlist key (STRING_EXT, a str) is the same Erlang term as a list key of its bytes,
+    # which Python sees as a different tuple: maps with either are checked for duplicates.
+    check = False
     for _ in range(count):
         key, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
         value, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
@@ -430,6 +471,11 @@ def _map(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int
             out[key] = value
         except TypeError:
             out[_freeze(key)] = value
+            check = True
+        else:
+            check = check or type(key) is str
+    if check or len(out) != count:
+        return _clashing_map(data, start, depth, budget, count, left)
     return out, pos
 
 
@@ -440,8 +486,10 @@ def _map(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Any, int
 def _large_map(data: bytes, pos: int, depth: int, budget: list[int], count: int) -> tuple[Any, int]:
     dispatch = _DISPATCH
     start = pos
+    left = budget[0]
     keys: list[Any] = []
     values: list[Any] = []
+    check = False  # as in _map
     for _ in range(count):
         key, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
         value, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
@@ -449,15 +497,61 @@ def _large_map(data: bytes, pos: int, depth: int, budget: list[int], count: int)
             hash(key)
         except TypeError:
             key = _freeze(key)
+            check = True
+        else:
+            check = check or type(key) is str
         keys.append(key)
         values.append(value)
     distinct = hash_flooding(keys)
     if distinct is not None:
-        raise EtfDecodeError(
-            start - 5,
-            f"map of {count} keys has only {distinct} distinct key hashes (hash flooding)",
-        )
-    return dict(zip(keys, values, strict=True)), pos
+        raise _flooding(start, count, distinct)
+    out = dict(zip(keys, values, strict=True))
+    if check or len(out) != count:
+        return _clashing_map(data, start, depth, budget, count, left)
+    return out, pos
+
+
+def _flooding(start: int, count: int, distinct: int) -> EtfDecodeError:
+    return EtfDecodeError(
+        start - 5, f"map of {count} keys has only {distinct} distinct key hashes (hash flooding)"
+    )
+
+
+def _clashing_map(  # noqa: PLR0917 - same arguments as _large_map, plus the budget to restore
+    data: bytes, start: int, depth: int, budget: list[int], count: int, left: int
+) -> tuple[Any, int]:
+    """Read again a map whose keys may clash (fewer dict keys than pairs, or a charlist key).
+
+    Erlang refuses a map that holds one key twice, and so does this; keys that are distinct
+    Erlang terms but equal in Python (`1` and `1.0`, `[]` and `{}` once the list is a tuple)
+    are each wrapped in an `ExactKey`, so that every pair is kept. Rare, so read twice: the
+    common path keeps no copy of the keys as they came.
+    """
+    budget[0] = left  # the first reading's terms are charged once
+    dispatch = _DISPATCH
+    pos = start
+    keys: list[Any] = []
+    values: list[Any] = []
+    for _ in range(count):
+        key, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
+        value, pos = dispatch[data[pos]](data, pos + 1, depth, budget)
+        keys.append(key)
+        values.append(value)
+    exact = [exact_identity(key) for key in keys]
+    distinct = hash_flooding(exact)
+    if distinct is not None:
+        raise _flooding(start, count, distinct)
+    if len(set(exact)) != count:
+        raise EtfDecodeError(start - 5, f"map of {count} pairs holds a key twice")
+    plain = [_freeze(key) for key in keys]
+    # Keys that clash with another key of this map are wrapped; the others stay plain.
+    seen: dict[Any, int] = {}
+    for key in plain:
+        seen[key] = seen.get(key, 0) + 1
+    out: dict[Any, Any] = {}
+    for key, raw, identity, value in zip(plain, keys, exact, values, strict=True):
+        out[ExactKey(raw, identity) if seen[key] > 1 else key] = value
+    return out, pos
 
 
 def _freeze(value: Any) -> Any:
@@ -505,6 +599,20 @@ for _tag, _handler in {
 del _tag, _handler
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What `decode_frame` read: the term, and what it cost."""
+
+    term: Any
+    # Bytes after the term, which Erlang's binary_to_term/1 ignores (after the term itself, or
+    # after the zlib stream of a compressed one).
+    trailing: int
+    # Terms inside the frame's tuples, lists and maps: what reading it further will cost.
+    terms: int
+    # The size of the term: its inflated size when compressed.
+    size: int
+
+
 def decode(
     data: bytes | bytearray | memoryview,
     *,
@@ -519,6 +627,44 @@ def decode(
     pair counts two), which bounds the Python objects built. Any malformed input raises
     `EtfDecodeError`, and nothing else.
     """
+    frame = _decode(data, max_depth, max_inflated, max_terms, strict=True)
+    return frame.term
+
+
+def decode_frame(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_inflated: int = MAX_INFLATED,
+    max_terms: int = MAX_TERMS,
+) -> Frame:
+    """Decode one frame as Erlang's `binary_to_term/1` reads it: bytes after the term are ignored.
+
+    Erlang reads the first term and ignores what follows it, after the term or after the zlib
+    stream of a compressed term; `Frame.trailing` counts those bytes, so that the caller can
+    report them. Everything else is as strict as `decode`.
+    """
+    return _decode(data, max_depth, max_inflated, max_terms, strict=False)
+
+
+def declared_size(data: bytes | bytearray | memoryview) -> int:
+    """The size of the term a frame holds, known before decoding it: what decoding it can cost.
+
+    A compressed frame declares its inflated size in its header (capped at `MAX_INFLATED`
+    only by `decode`, which refuses more); any other frame is its own size.
+    """
+    if len(data) >= 6 and data[1] == 80:
+        return int(_U32(data, 2)[0])
+    return len(data)
+
+
+def _decode(
+    data: bytes | bytearray | memoryview,
+    max_depth: int,
+    max_inflated: int,
+    max_terms: int,
+    strict: bool,
+) -> Frame:
     if type(data) is not bytes:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise EtfDecodeError(0, f"expected bytes, got {type(data).__name__}")
@@ -529,17 +675,21 @@ def decode(
     if data[0] != VERSION:
         raise EtfDecodeError(0, f"version byte is {data[0]}, not 131")
     if data[1] == 80:
-        inner = _inflate(data, max_inflated)
+        inner, after = _inflate(data, max_inflated, strict)
         try:
-            return _decode_all(inner, 0, max_depth, max_terms)
+            term, trailing, terms = _decode_all(inner, 0, max_depth, max_terms, strict)
         except EtfDecodeError as err:
             raise EtfDecodeError(
                 1, f"in the inflated term at byte {err.offset}: {err.reason}"
             ) from None
-    return _decode_all(data, 1, max_depth, max_terms)
+        return Frame(term, trailing + after, terms, len(inner))
+    term, trailing, terms = _decode_all(data, 1, max_depth, max_terms, strict)
+    return Frame(term, trailing, terms, size)
 
 
-def _decode_all(data: bytes, pos: int, max_depth: int, max_terms: int) -> Any:
+def _decode_all(
+    data: bytes, pos: int, max_depth: int, max_terms: int, strict: bool
+) -> tuple[Any, int, int]:
     size = len(data)
     budget = [max_terms, max_terms]  # terms that may still be built, and the limit
     try:
@@ -552,14 +702,17 @@ def _decode_all(data: bytes, pos: int, max_depth: int, max_terms: int) -> Any:
         raise EtfDecodeError(pos, "terms nest deeper than Python's stack allows") from None
     except MemoryError:
         raise EtfDecodeError(pos, "term is too large for the memory available") from None
-    if pos != size:
+    if strict and pos != size:
         # Never past the end: every length was checked against the bytes that remain.
         raise EtfDecodeError(pos, f"{size - pos} bytes follow the term")
-    return value
+    return value, size - pos, max_terms - budget[0]
 
 
-def _inflate(data: bytes, max_inflated: int) -> bytes:
-    """Inflate the compressed term of `data` (version, 80, size, zlib stream), bounded."""
+def _inflate(data: bytes, max_inflated: int, strict: bool) -> tuple[bytes, int]:
+    """Inflate the compressed term of `data` (version, 80, size, zlib stream), bounded.
+
+    Returns the inflated term and how many bytes follow the zlib stream (an error if `strict`).
+    """
     if len(data) < 6:
         raise EtfDecodeError(len(data), "compressed term header is cut short")
     declared = _U32(data, 2)[0]
@@ -589,12 +742,10 @@ def _inflate(data: bytes, max_inflated: int) -> bytes:
         raise EtfDecodeError(
             2, f"compressed term declares {declared} bytes but inflates to {len(inner)}"
         )
-    if inflater.unused_data:
-        raise EtfDecodeError(
-            len(data) - len(inflater.unused_data),
-            f"{len(inflater.unused_data)} bytes follow the compressed data",
-        )
-    return inner
+    after = len(inflater.unused_data)
+    if strict and after:
+        raise EtfDecodeError(len(data) - after, f"{after} bytes follow the compressed data")
+    return inner, after
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,7 +767,8 @@ def encode(
     `term_to_binary(T, [compressed])`, except that this always compresses.
 
     Raises `TypeError` for a type with no Erlang form and `ValueError` for a value with none
-    (NaN, infinities, an atom too long or not Latin-1, a cyclic or too deeply nested term).
+    (NaN, infinities, an atom of more than 255 characters or not Latin-1, a cyclic or too deeply
+    nested term).
     """
     if atoms not in {"utf8", "latin1"}:
         raise ValueError(f"atoms must be 'utf8' or 'latin1', not {atoms!r}")
@@ -639,6 +791,13 @@ def _utf8(text: str, what: str) -> bytes:
         raise ValueError(f"{what} {text!r} has a lone surrogate, which UTF-8 cannot hold") from None
 
 
+def _check_atom(name: str) -> None:
+    if len(name) > MAX_ATOM_CHARS:
+        raise ValueError(
+            f"atom of {len(name)} characters is too long: Erlang allows {MAX_ATOM_CHARS}"
+        )
+
+
 class _Encoder:
     """Appends terms to one buffer; one instance per `encode` call."""
 
@@ -649,13 +808,12 @@ class _Encoder:
         self.atom = self._atom_latin1 if latin1 else self._atom_utf8
 
     def _atom_utf8(self, name: str) -> None:
+        _check_atom(name)
         raw = _utf8(name, "atom")
         if len(raw) < 256:
             self.out += bytes((119, len(raw)))
-        elif len(raw) < 65536:
-            self.out += b"v" + _PACK_U16(len(raw))
         else:
-            raise ValueError(f"atom of {len(raw)} bytes is too long")
+            self.out += b"v" + _PACK_U16(len(raw))
         self.out += raw
 
     def _atom_latin1(self, name: str) -> None:
@@ -665,8 +823,7 @@ class _Encoder:
             raise ValueError(
                 f"atom {name!r} cannot be written in Latin-1; use atoms='utf8'"
             ) from None
-        if len(raw) >= 65536:
-            raise ValueError(f"atom of {len(raw)} bytes is too long")
+        _check_atom(name)
         self.out += b"d" + _PACK_U16(len(raw)) + raw
 
     def term(self, term: Any) -> None:
@@ -709,6 +866,8 @@ class _Encoder:
             self.improper(term)
         elif kind is BitBinary:
             self.bit_binary(term)
+        elif kind is ExactKey:
+            self.term(term.term)
         else:
             self.subclass(term)
 
