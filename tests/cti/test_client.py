@@ -388,7 +388,9 @@ async def test_check_connection_stops_at_the_first_snapshot(
     server = await serve(
         endpoint,
         lambda ref: frames_then_close(
-            ref, [(Atom("system_msg"), "hello"), FIELD_SPEC, [SNAPSHOT, CHANGE]], raw=[b"\x83junk"]
+            ref,
+            [(Atom("system_msg"), "hello"), FIELD_SPEC, [SNAPSHOT, CHANGE]],
+            raw=[b"\x83\x00junk"],
         ),
     )
     messages = await check_connection(session, make_config(server.url))
@@ -683,7 +685,14 @@ async def test_garbage_and_text_frames_are_skipped_and_reported_once(
     endpoint: Any, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     truncated = etf.encode(SNAPSHOT)[:-3]
-    raw: list[bytes | str] = [b"\x83junk", truncated, b"", "text frame", "another", b"\x00" * 10]
+    raw: list[bytes | str] = [
+        b"\x83\x00junk",
+        truncated,
+        b"",
+        "text frame",
+        "another",
+        b"\x00" * 10,
+    ]
     server = await serve(
         endpoint, lambda ref: frames_then_close(ref, [FIELD_SPEC, SNAPSHOT, CHANGE], raw=raw)
     )

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from custom_components.basix_cti.cti import problems
-from custom_components.basix_cti.cti.problems import ProblemReporter, brief
+from custom_components.basix_cti.cti.problems import MAX_TEXT, ProblemReporter, brief, clip
 
 LOGGER = logging.getLogger("test.problems")
 
@@ -131,3 +131,11 @@ def test_the_default_cap_is_a_few_hundred_kinds(clock: Clock) -> None:
         reporter.report(f"unknown_message:{i}", "Ignored %s", i)
     assert len(reporter.counts) == 257
     assert reporter.counts[problems.OTHER] == 100_000 - 256
+
+
+def test_clip_cuts_long_text_and_says_so() -> None:
+    assert clip("short") == "short"
+    assert clip("x" * MAX_TEXT) == "x" * MAX_TEXT
+    cut = clip("y" * (1 << 20))
+    assert cut == "y" * MAX_TEXT + f"... ({1 << 20} characters)"
+    assert clip("abcdef", 3) == "abc... (6 characters)"

@@ -49,7 +49,7 @@ from .errors import (
     ProtocolError,
 )
 from .models import USER, Message, Notice, Snapshot, User
-from .problems import ProblemReporter
+from .problems import ProblemReporter, clip
 from .protocol import Parser
 from .sync import SYNC_SETTLE, SnapshotSync
 from .terms import EtfDecodeError
@@ -75,8 +75,16 @@ AUTH_WORDS_ATTEMPTS = 3
 _WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
 # A snapshot of a large PBX (thousands of users) can exceed aiohttp's 4 MiB default.
 _MAX_FRAME = 16 * 1024 * 1024
-# Frames this large are decoded and parsed off the event loop (see _read_frame).
-OFF_LOOP_FRAME = 64 * 1024
+# Where a frame is read (see _read_frame): decoding builds at most one term per byte of the
+# term (its inflated size for a compressed frame, which the header declares up front), so a
+# frame declaring at most ON_LOOP_BYTES decodes on the loop in a few milliseconds. Parsing
+# costs far more per term (a two-byte record becomes a whole channel), so a frame of more than
+# ON_LOOP_TERMS terms is parsed in the worker thread, as is all of any larger frame.
+ON_LOOP_BYTES = 64 * 1024
+ON_LOOP_TERMS = 1_000
+# Messages handed to the owner between two yields to the event loop: one frame may hold
+# hundreds of thousands of them.
+DELIVERY_BATCH = 200
 # A system_msg this recent before a close explains that close.
 _NOTICE_EXPLAINS_CLOSE = 10.0
 # How long `check_connection(users=True)` waits after the first snapshot for the user list.
@@ -312,6 +320,15 @@ class CtiStats:
 
 
 @dataclass(slots=True)
+class _Seen:
+    """What one connection's messages said so far that explains how it ends."""
+
+    snapshot: bool = False
+    # The last notice with a text, and when it came.
+    notice: tuple[float, str] | None = None
+
+
+@dataclass(slots=True)
 class _Ending:
     """Why and how one connection ended."""
 
@@ -377,8 +394,9 @@ def _classify_close(
     ("connection limit: unauthorized app" is a limit). An `AuthenticationError` from words alone
     carries no auth close code: see `_proves_auth`.
     """
-    reason = config.redact(reason) if reason else None
-    notice = config.redact(notice) if notice else None
+    # Redacted before clipping: a token cut in two by the clip would not be found.
+    reason = clip(config.redact(reason)) if reason else None
+    notice = clip(config.redact(notice)) if notice else None
     said = f": {reason!r}" if reason else ""
     how = f"close code {code}{said}" if code is not None else f"connection closed{said}"
     if code in AUTH_CLOSE_CODES:
@@ -410,22 +428,27 @@ def _proves_auth(error: AuthenticationError) -> bool:
     return error.status in (401, 403) or error.close_code in AUTH_CLOSE_CODES
 
 
-async def _read_frame(parser: Parser, data: bytes) -> tuple[Any, list[Message]]:
+async def _read_frame(parser: Parser, data: bytes) -> tuple[etf.Frame, list[Message]]:
     """Decode and parse one frame, in order; raises EtfDecodeError for a malformed one.
 
-    The snapshot of a large PBX takes a few hundred milliseconds to read (6,000 channels and
-    2,000 users: about 0.3 s), too long to hold the caller's event loop: large frames are read
-    in a worker thread. The next frame waits for it, so the order is kept.
+    The snapshot of a large PBX takes a few hundred milliseconds to read (10,000 channels:
+    about 0.8 s), too long to hold the caller's event loop: costly frames are read in a worker
+    thread. What a frame costs is judged before it is read, by the size of the term it
+    declares (a 2 KB compressed frame may inflate to 16 MiB), and again once it is decoded, by
+    its terms. The next frame waits for this one, so the order is kept.
     """
-    if len(data) < OFF_LOOP_FRAME:
-        return _decode_and_parse(parser, data)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, _decode_and_parse, parser, data)
+    if etf.declared_size(data) > ON_LOOP_BYTES:
+        return await loop.run_in_executor(None, _decode_and_parse, parser, data)
+    frame = etf.decode_frame(data)  # raises EtfDecodeError and nothing else
+    if frame.terms > ON_LOOP_TERMS:
+        return frame, await loop.run_in_executor(None, parser.feed, frame.term)
+    return frame, parser.feed(frame.term)  # never raises: a frame it cannot read is reported
 
 
-def _decode_and_parse(parser: Parser, data: bytes) -> tuple[Any, list[Message]]:
-    term = etf.decode(data)  # raises EtfDecodeError and nothing else
-    return term, parser.feed(term)  # never raises: a frame it cannot read is reported
+def _decode_and_parse(parser: Parser, data: bytes) -> tuple[etf.Frame, list[Message]]:
+    frame = etf.decode_frame(data)
+    return frame, parser.feed(frame.term)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -814,8 +837,7 @@ class CtiClient:
         # Each connection starts with its own field_specs and snapshots.
         self._parser.reset()
         _LOGGER.debug("WebSocket to %s open", config.redacted_url())
-        got_snapshot = False
-        notice: tuple[float, str] | None = None
+        seen = _Seen()
         close_code: int | None = None
         close_reason: str | None = None
         error: BaseException | None = None
@@ -830,15 +852,7 @@ class CtiClient:
             while True:
                 msg = await ws.receive()
                 if msg.type is aiohttp.WSMsgType.BINARY:
-                    frame = await self._handle_frame(msg.data)
-                    in_sync = False
-                    for message in frame:
-                        in_sync |= sync.note(message, self._parser.field_specs)
-                        if isinstance(message, Snapshot):
-                            got_snapshot = True
-                        elif isinstance(message, Notice) and message.text:
-                            notice = (loop.time(), message.text)
-                    if in_sync:
+                    if await self._handle_frame(msg.data, seen, sync):
                         # After the frame's messages: the owner has applied every snapshot.
                         self._announce_connected()
                     elif sync.started and not sync.in_sync:
@@ -867,6 +881,7 @@ class CtiClient:
         if close_code is None:
             close_code = ws.close_code
         lived = loop.time() - started
+        notice = seen.notice
         recent_notice = (
             notice[1] if notice and loop.time() - notice[0] <= _NOTICE_EXPLAINS_CLOSE else None
         )
@@ -889,7 +904,7 @@ class CtiClient:
             "Connection to %s lived %.1f s, %s snapshot, close code %s",
             config.host,
             lived,
-            "with" if got_snapshot else "without",
+            "with" if seen.snapshot else "without",
             close_code,
         )
         # A takeover by another client ends a connection that was fine until then; resetting
@@ -898,27 +913,49 @@ class CtiClient:
         # Connected means the PBX sent data (see _announce_connected), not just a notice.
         return _Ending(ending_error, healthy=healthy, had_data=self._connected)
 
-    async def _handle_frame(self, data: bytes) -> list[Message]:
-        """Decode and parse one binary frame; hand its messages to the owner, in order."""
+    async def _handle_frame(self, data: bytes, seen: _Seen, sync: SnapshotSync) -> bool:
+        """Decode and parse one binary frame; hand its messages to the owner, in order.
+
+        Returns whether its messages brought the connection in sync. The loop gets a turn
+        after every `DELIVERY_BATCH` messages: what one yield costs is bounded by the
+        messages, whatever the frame holds.
+        """
         self.stats.frames += 1
         self.stats.bytes += len(data)
         try:
-            term, messages = await _read_frame(self._parser, data)
+            frame, messages = await _read_frame(self._parser, data)
         except EtfDecodeError as err:
             self._decode_failed(data, err.reason, err.offset)
-            return []
+            return False
+        if frame.trailing:
+            self._reporter.report(
+                "trailing_bytes",
+                "Read a frame from %s with %d bytes after its term, which Erlang ignores too",
+                self._config.host,
+                frame.trailing,
+            )
         if self._on_term is not None:
             try:
-                self._on_term(term)
+                self._on_term(frame.term)
             except Exception:
                 _LOGGER.exception("Error in the term callback of %s", self._config.host)
-        for message in messages:
+        loop = asyncio.get_running_loop()
+        in_sync = False
+        for index, message in enumerate(messages, 1):
             self.stats.messages += 1
+            if isinstance(message, Notice):
+                if message.text:
+                    seen.notice = (loop.time(), message.text)
+            elif isinstance(message, Snapshot):
+                seen.snapshot = True
             try:
                 self._on_message(message)
             except Exception:
                 _LOGGER.exception("Error in the message callback of %s", self._config.host)
-        return messages
+            in_sync |= sync.note(message, self._parser.field_specs)
+            if not index % DELIVERY_BATCH:
+                await asyncio.sleep(0)
+        return in_sync
 
     def _announce_connected(self) -> None:
         # Announced once the connection is in sync (sync.py), not at the upgrade nor at the

@@ -18,7 +18,7 @@ import reprlib
 import time
 from types import MappingProxyType
 
-__all__ = ["OTHER", "ProblemReporter", "brief"]
+__all__ = ["MAX_TEXT", "OTHER", "ProblemReporter", "brief", "clip"]
 
 # The kind that stands for every kind past a reporter's `max_kinds`.
 OTHER = "other"
@@ -26,6 +26,18 @@ OTHER = "other"
 # Short enough for one log line, long enough to recognise the value.
 _BRIEF = reprlib.Repr(maxlevel=3, maxtuple=6, maxlist=6, maxdict=4, maxstring=60, maxlong=40)
 _BRIEF.maxother = 60
+
+
+# The most characters of a server's free text (a notice, a close reason) that go into a log
+# line, an error or what a user sees: a 1 MiB system_msg must not become a 1 MiB warning.
+MAX_TEXT = 300
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """Return `text` cut to `limit` characters, saying how long it was when it was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def brief(value: object) -> str:
