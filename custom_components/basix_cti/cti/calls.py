@@ -16,6 +16,7 @@ from typing import Any
 
 from .models import CHANNEL, CHANNEL_WAITING, PARKED_CHANNEL, USER, Channel, Disposition
 from .store import Delta, PbxState
+from .terms import as_text
 
 _HOLD_EVENTS = frozenset({"CHANNEL_HOLD"})
 _UNHOLD_EVENTS = frozenset({"CHANNEL_UNHOLD"})
@@ -516,14 +517,14 @@ def _owner(channel: Channel) -> str | None:
     if state is not None:
         details: Mapping[str, Any] = state.details
         if state.name == "park" and details.get("parker_id"):
-            return str(details["parker_id"])
+            return as_text(details["parker_id"])
         if (
             state.name == "voicemail"
             and channel.user_id is None
             and details.get("target_type") == "user"
             and details.get("target_id")
         ):
-            return str(details["target_id"])
+            return as_text(details["target_id"])
     return channel.user_id
 
 

@@ -14,6 +14,8 @@ from enum import Enum
 import json
 from typing import Any
 
+from .terms import DECIMAL_BITS, int_text
+
 
 def to_json(value: Any) -> Any:
     """Turn a message (or any part of one) into plain JSON values.
@@ -23,8 +25,11 @@ def to_json(value: Any) -> Any:
     repr.
     """
     match value:
-        case None | bool() | int() | float():
+        case None | bool() | float():
             return value
+        case int():
+            # Python cannot write a huge integer as a JSON number (ValueError): it becomes text.
+            return value if value.bit_length() <= DECIMAL_BITS else int_text(value)
         case Enum():
             return to_json(value.value)
         case str():

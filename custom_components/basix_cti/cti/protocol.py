@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import islice
 import logging
 from types import MappingProxyType
 from typing import Any
@@ -48,8 +49,8 @@ from .models import (
     UnknownMessage,
     User,
 )
-from .problems import ProblemReporter, brief
-from .terms import Atom, ImproperList
+from .problems import ProblemReporter, brief, clip
+from .terms import Atom, ImproperList, as_text
 from .values import (
     USER_AVATARS,
     avatar_url,
@@ -105,6 +106,19 @@ _CAUSE_FIELDS = ("hangup_cause", "cause")
 
 _EXTRA = "_extra_{}"
 
+# A real field_spec names 22 fields. Every record of the entity is laid out by its spec, so a
+# spec of 20,000 names would make each short record a dict of 20,000 entries: longer specs are
+# refused, and a record's values past this many are dropped.
+MAX_FIELDS = 256
+# Fields a frame's short records may fill with None (missing at their end), in all: a record
+# of two bytes must not cost a whole spec's worth of entries a thousand times over.
+MAX_PADDING = 100_000
+# The most records a snapshot may hold: a PBX of 60,000 users sends 60,000, and handing its
+# owner a million (two-byte records, each a whole channel) would hold the owner's event loop.
+MAX_RECORDS = 200_000
+# The most of a notice's text that is kept (its raw term keeps all of it).
+MAX_NOTICE = 1_000
+
 type _Fields = dict[str, Any]
 
 
@@ -138,6 +152,7 @@ class Parser:
         # Keyed by the entity name as sent, so that `park_info` and `unpark_info` (both
         # `parked_channel` to the rest of the code) keep their own layouts.
         self._specs: dict[str, tuple[str, ...]] = {}
+        self._padding = MAX_PADDING  # None fields short records may still get in this frame
         self._messages: Mapping[str, Callable[[tuple[Any, ...]], Message | None]] = {
             "field_spec": self._field_spec,
             "initial_info": self._initial_info,
@@ -171,6 +186,7 @@ class Parser:
 
     def feed(self, term: Any) -> list[Message]:
         """Read one decoded frame into its messages, in order; never raises."""
+        self._padding = MAX_PADDING
         try:
             return self._feed(term)
         except Exception:  # last resort: a parser bug must not end the connection
@@ -220,6 +236,15 @@ class Parser:
         wire = to_name(term[1])
         if wire is None:
             return None
+        if isinstance(term[2], list | tuple) and len(term[2]) > MAX_FIELDS:
+            self._report(
+                "long_field_spec",
+                "Ignored a %s field_spec of %d fields: more than %d cannot be real",
+                wire,
+                len(term[2]),
+                MAX_FIELDS,
+            )
+            return UnknownMessage(term)
         names = self._field_names(wire, term[2])
         if names is None:
             return None
@@ -324,7 +349,7 @@ class Parser:
         kind = to_name(term[0]) or "msg"
         # A structured notice is named by its tag: `{connection_replaced, Details}`.
         head = value[0] if isinstance(value, tuple | list) and value else value
-        text = str(head) if isinstance(head, str) and head else None
+        text = clip(str(head), MAX_NOTICE) if isinstance(head, str) and head else None
         return Notice(kind, text, value)
 
     # --- records --------------------------------------------------------------------------------
@@ -333,6 +358,15 @@ class Parser:
         records = self._record_list(wire, value)
         if records is None:
             return None
+        if len(records) > MAX_RECORDS:
+            self._report(
+                "long_snapshot",
+                "Ignored a %s snapshot of %d records: more than %d cannot be real",
+                wire,
+                len(records),
+                MAX_RECORDS,
+            )
+            return UnknownMessage((Atom("initial_info"), wire, len(records)))
         items = []
         for raw in records:
             record = self._record(wire, raw, None)
@@ -374,8 +408,21 @@ class Parser:
     def _layout(self, wire: str, raw: Any) -> _Fields | None:
         """Name a record's values after the entity's field_spec; keep what does not fit."""
         reporter = self._reporter
+        if isinstance(raw, Mapping | list | tuple) and len(raw) > MAX_FIELDS + 1:
+            self._report(
+                "long_record",
+                "A %s record has %d values; only the first %d are read",
+                wire,
+                len(raw),
+                MAX_FIELDS,
+            )
+            raw = (
+                dict(islice(raw.items(), MAX_FIELDS))
+                if isinstance(raw, Mapping)
+                else raw[:MAX_FIELDS]
+            )
         if isinstance(raw, Mapping):  # a server that sends maps names its own fields
-            return {str(from_bert(k, reporter)): from_bert(v, reporter) for k, v in raw.items()}
+            return {as_text(from_bert(k, reporter)): from_bert(v, reporter) for k, v in raw.items()}
         if isinstance(raw, list):
             raw = tuple(raw)
         if not isinstance(raw, tuple):
@@ -412,7 +459,17 @@ class Parser:
         fields: _Fields = {
             name: from_bert(value, reporter) for name, value in zip(spec, raw, strict=False)
         }
-        for name in spec[len(raw) :]:
+        missing = spec[len(raw) :]
+        if len(missing) > self._padding:
+            self._report(
+                "short_records",
+                "A frame's %s records lack more fields than %d; the missing ones are left out",
+                wire,
+                MAX_PADDING,
+            )
+            missing = ()
+        self._padding -= len(missing)
+        for name in missing:
             fields.setdefault(name, None)
         for index in range(len(spec), len(raw)):
             fields[_EXTRA.format(index)] = from_bert(raw[index], reporter)

@@ -29,7 +29,7 @@ def hash_flooding(keys: Sequence[Any]) -> int | None:
 # `sys.get_int_max_str_digits()` (4,300 by default). Below this many bits (about 4,200 digits)
 # every interpreter writes it; past them `int_text` writes hexadecimal, which costs linear time
 # and has no limit.
-_DECIMAL_BITS: Final = 14_000
+DECIMAL_BITS: Final = 14_000
 
 
 def int_text(value: int) -> str:
@@ -39,7 +39,7 @@ def int_text(value: int) -> str:
     wherever a value from the wire becomes text (an id, a cause, a JSON line, a field name) that
     must not happen. The hexadecimal form is exact, so two different integers stay different.
     """
-    if value.bit_length() <= _DECIMAL_BITS:
+    if value.bit_length() <= DECIMAL_BITS:
         return str(int(value))
     return f"{int(value):#x}"
 
