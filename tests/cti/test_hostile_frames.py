@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 import contextlib
+from datetime import UTC, datetime
+import json
 import logging
 from pathlib import Path
 import random
@@ -27,11 +29,12 @@ from custom_components.basix_cti.cti import etf
 from custom_components.basix_cti.cti.__main__ import message_line
 from custom_components.basix_cti.cti.calls import CallTracker
 from custom_components.basix_cti.cti.client import CtiClient, CtiConfig
-from custom_components.basix_cti.cti.models import Change, Message, Notice
+from custom_components.basix_cti.cti.export import to_json
+from custom_components.basix_cti.cti.models import Change, Channel, ChannelState, Message, Notice
 from custom_components.basix_cti.cti.problems import ProblemReporter
 from custom_components.basix_cti.cti.protocol import MAX_NOTICE
 from custom_components.basix_cti.cti.store import PbxState
-from custom_components.basix_cti.cti.terms import Atom as A
+from custom_components.basix_cti.cti.terms import Atom as A, int_text
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -324,3 +327,30 @@ def test_a_real_snapshot_fits_the_budgets() -> None:
     read = etf.decode_frame(frame)
     assert read.terms < etf.MAX_TERMS / 2.5
     assert isinstance(read.term, tuple)
+
+
+def test_a_huge_hangup_cause_ends_a_call_like_any_unknown_cause() -> None:
+    """The call tracker turns the cause into text: no ValueError out of it."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    calling = ChannelState("calling", None, {}, ())
+    leg = Channel(
+        **{
+            **dict.fromkeys(Channel.__dataclass_fields__),
+            "entity": "channel",
+            "uuid": "a",
+            "user_id": "7",
+            "state": calling,
+            "offered_at": datetime(2026, 11, 22, tzinfo=UTC),
+            "fields": {"hangup_cause": HUGE},
+        }
+    )
+    tracker.apply(state.apply(Change("channel", leg, "CHANNEL_CREATE")))  # type: ignore[arg-type]
+    delta = state.apply(Change("channel", leg, "CHANNEL_HANGUP"))
+    events, _ = tracker.apply(delta)  # type: ignore[arg-type]
+    assert [e.type.value for e in events] == ["missed"]
+
+
+def test_huge_integers_become_json_text() -> None:
+    assert to_json({HUGE: [HUGE, 5]}) == {f'"{int_text(HUGE)}"': [int_text(HUGE), 5]}
+    assert json.dumps(to_json(HUGE)).startswith('"0x')

@@ -627,8 +627,7 @@ def decode(
     pair counts two), which bounds the Python objects built. Any malformed input raises
     `EtfDecodeError`, and nothing else.
     """
-    frame = _decode(data, max_depth, max_inflated, max_terms, strict=True)
-    return frame.term
+    return _decode(data, max_depth, max_inflated, max_terms, True)[0]
 
 
 def decode_frame(
@@ -644,7 +643,7 @@ def decode_frame(
     stream of a compressed term; `Frame.trailing` counts those bytes, so that the caller can
     report them. Everything else is as strict as `decode`.
     """
-    return _decode(data, max_depth, max_inflated, max_terms, strict=False)
+    return Frame(*_decode(data, max_depth, max_inflated, max_terms, False))
 
 
 def declared_size(data: bytes | bytearray | memoryview) -> int:
@@ -664,7 +663,8 @@ def _decode(
     max_inflated: int,
     max_terms: int,
     strict: bool,
-) -> Frame:
+) -> tuple[Any, int, int, int]:
+    """The term, the bytes after it, the terms it holds and its size (see `Frame`)."""
     if type(data) is not bytes:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise EtfDecodeError(0, f"expected bytes, got {type(data).__name__}")
@@ -682,9 +682,9 @@ def _decode(
             raise EtfDecodeError(
                 1, f"in the inflated term at byte {err.offset}: {err.reason}"
             ) from None
-        return Frame(term, trailing + after, terms, len(inner))
+        return term, trailing + after, terms, len(inner)
     term, trailing, terms = _decode_all(data, 1, max_depth, max_terms, strict)
-    return Frame(term, trailing, terms, size)
+    return term, trailing, terms, size
 
 
 def _decode_all(
