@@ -987,11 +987,12 @@ class CtiClient:
                 _LOGGER.exception("Error in the term callback of %s", self._config.host)
         in_sync = await self._deliver(messages, seen, sync)
         if frame.terms > ON_LOOP_TERMS:
-            # Freeing a million terms takes as long as building them: let the worker do it.
-            # (What the owner kept of the messages stays alive, of course.)
+            # Freeing a million terms takes as long as building them: let the worker do it,
+            # without waiting for it (nothing depends on it; what the owner kept of the
+            # messages stays alive, of course).
             held = [frame, messages]
             del frame, messages
-            await asyncio.get_running_loop().run_in_executor(None, _release, held)
+            asyncio.get_running_loop().run_in_executor(None, _release, held)
         return in_sync
 
     async def _deliver(self, messages: list[Message], seen: _Seen, sync: SnapshotSync) -> bool:
