@@ -329,8 +329,8 @@ def test_a_real_snapshot_fits_the_budgets() -> None:
     assert isinstance(read.term, tuple)
 
 
-def test_a_huge_hangup_cause_ends_a_call_like_any_unknown_cause() -> None:
-    """The call tracker turns the cause into text: no ValueError out of it."""
+def test_a_huge_integer_in_a_leg_does_not_break_the_call_tracker() -> None:
+    """Numbers it turns into text go through as_text: no ValueError out of the tracker."""
     state = PbxState()
     tracker = CallTracker(state)
     calling = ChannelState("calling", None, {}, ())
