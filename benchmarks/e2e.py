@@ -70,6 +70,8 @@ from custom_components.basix_cti.cti.store import PbxState  # noqa: E402
 DOMAIN = "basix_cti"
 PBX_DOMAIN = "bench.example"
 TICK = 0.005
+# How long no state must be written before a step counts as done; how long idle is measured.
+TIMING = {"quiet": 0.3, "idle": 0.5}
 SENTINEL_UUID = b"00000000-5e47-1e00-0000-000000000000"
 
 ROWS = {
@@ -230,8 +232,9 @@ async def until(condition: Callable[[], bool], within: float = 60.0, what: str =
         await asyncio.sleep(0.02)
 
 
-async def settle(writes: Writes, quiet: float = 0.3) -> None:
+async def settle(writes: Writes, quiet: float | None = None) -> None:
     """Wait until no state has been written for `quiet` seconds."""
+    quiet = quiet or TIMING["quiet"]
     start = time.perf_counter()
     await until(lambda: time.perf_counter() - max(writes.last, start) > quiet, what="settle")
 
@@ -274,9 +277,9 @@ class Session:
         self.server.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    async def idle(self, seconds: float = 0.5) -> float:
+    async def idle(self) -> float:
         start = time.perf_counter()
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(TIMING["idle"])
         return self.lag.longest(start, time.perf_counter())
 
     async def plain_entities(self, count: int) -> tuple[float, float]:
@@ -331,7 +334,7 @@ class Session:
         seen = -1
         while (now := count()) != seen:
             seen = now
-            await settle(self.writes, 0.5)
+            await settle(self.writes)
         end = self.writes.last
         self.entry = entry
         return {
@@ -344,7 +347,7 @@ class Session:
         """Drop the connection, keep the PBX away until every entity shows unavailable."""
         self.server.accepting = False
         await self.server.adrop()
-        await settle(self.writes, 0.5)
+        await settle(self.writes)
         self.server.accepting = True
 
     async def reconnect(self, frames: pbx_frames.Frames) -> dict[str, float]:
@@ -672,9 +675,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--top", type=int, default=15, help="profile lines to show")
     parser.add_argument("--no-codec", action="store_true", help="skip the codec comparison")
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--quiet", type=float, default=0.3, help="s without writes = done")
+    parser.add_argument("--idle", type=float, default=0.5, help="s of idle loop measured")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.channels, args.runs, args.rounds = "100,500", "0,1000", 1, 5
+    TIMING.update(quiet=args.quiet, idle=args.idle)
     args.users = [int(x) for x in str(args.users).split(",")]
     channels = [int(x) for x in str(args.channels).split(",")]
     logging.basicConfig(level=logging.ERROR)
