@@ -142,7 +142,7 @@ class Writes:
         self.last = time.perf_counter()
         self.changed += 1
         self.by_domain[entity_id.split(".")[0]] += 1
-        if "sentinel" in entity_id:
+        if "sentinel" in entity_id and entity_id.startswith("sensor.") and _moved(event):
             self.sentinel_at = self.last
 
     @callback
@@ -154,6 +154,14 @@ class Writes:
     def mark(self) -> tuple[int, int, Counter[str]]:
         self.sentinel_at = None
         return self.changed, self.reported, Counter(self.by_domain)
+
+
+def _moved(event: Event) -> bool:
+    """A sentinel's sensor moved (rang, hung up), not merely came back available."""
+    old, new = event.data["old_state"], event.data["new_state"]
+    if new is None or new.state == "unavailable":
+        return False
+    return old is None or old.state not in ("unavailable", new.state)
 
 
 @callback
@@ -343,26 +351,31 @@ class Session:
             "entities": float(seen),
         }
 
-    async def _disconnect(self) -> None:
-        """Drop the connection, keep the PBX away until every entity shows unavailable."""
+    async def _reconnect(self, frames: list[bytes], what: str) -> float:
+        """Drop the connection; once every entity shows unavailable, let the client back in.
+
+        The PBX refuses upgrades (503) until then, so that the writes of going unavailable are
+        not counted in the reconnect. Returns when the new connection's first frame went out.
+        """
         self.server.accepting = False
         await self.server.adrop()
         await settle(self.writes)
+        self.ringing = False
+        # Set before accepting again: the server thread may be holding a retry already.
+        self.server.on_connect = [*frames, self.sentinel()]
+        self.writes.mark()
+        connections = self.server.connections
         self.server.accepting = True
+        await until(
+            lambda: self.server.connections > connections and self.writes.sentinel_at is not None,
+            what=what,
+        )
+        await settle(self.writes)
+        return self.server.first_sent or 0.0
 
     async def reconnect(self, frames: pbx_frames.Frames) -> dict[str, float]:
         """A reconnect whose snapshots (the channels' included) arrive back-to-back."""
-        await self._disconnect()
-        self.ringing = False
-        self.server.on_connect = [*self.connect_frames(frames, True), self.sentinel()]
-        self.writes.mark()
-        connections = self.server.connections
-        await until(
-            lambda: self.server.connections > connections and self.writes.sentinel_at is not None,
-            what="reconnect sentinel",
-        )
-        await settle(self.writes)
-        first = self.server.first_sent or 0.0
+        first = await self._reconnect(self.connect_frames(frames, True), "reconnect sentinel")
         return {
             "reconnect": self.writes.last - first,
             "reconnect_lag": self.lag.longest(first, self.writes.last),
@@ -370,17 +383,7 @@ class Session:
 
     async def reconnect_in_two_steps(self, frames: pbx_frames.Frames) -> dict[str, float]:
         """Entities come back (empty channel snapshot); then the channel snapshot alone."""
-        await self._disconnect()
-        self.ringing = False
-        self.server.on_connect = [*self.connect_frames(frames, False), self.sentinel()]
-        self.writes.mark()
-        connections = self.server.connections
-        await until(
-            lambda: self.server.connections > connections and self.writes.sentinel_at is not None,
-            what="availability sentinel",
-        )
-        await settle(self.writes)
-        first = self.server.first_sent or 0.0
+        first = await self._reconnect(self.connect_frames(frames, False), "availability")
         out = {"available_lag": self.lag.longest(first, self.writes.last)}
         if frames.channels:
             # A second snapshot on the same connection replaces the first, as after a reconnect.
@@ -537,10 +540,12 @@ def offline_snapshot_profile(frames: pbx_frames.Frames, sink: list[str], top: in
 async def run_session(
     users: int, channels: list[int], args: argparse.Namespace, results: dict, sink: list[str]
 ) -> None:
+    frames = {c: pbx_frames.build(users, c, args.events) for c in channels}
+    # Building them left garbage a collection would otherwise sweep in the middle of a figure.
+    gc.collect()
     async with Session(users, args.events) as session:
         # The idle loop, three times: before set-up, after it, after the plain entities left.
         idles = [await session.idle()]
-        frames = {c: pbx_frames.build(users, c, args.events) for c in channels}
         first = frames[channels[0]]
         setup = await session.set_up(first)
         idles.append(await session.idle())

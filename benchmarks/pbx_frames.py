@@ -200,7 +200,6 @@ class Frames:
     channel_snapshot: bytes
     empty_channel_snapshot: bytes
     events: list[bytes]
-    event_terms: list[Any]
 
     def connect(self, *, with_channels: bool = True) -> list[bytes]:
         """What a PBX sends on connecting: field specs, then each entity's snapshot."""
@@ -310,5 +309,4 @@ def build(users: int, channels: int, events: int = 1_000, seed: int = 2026) -> F
         channel_snapshot=_etf(channel_snapshot_term(rng, users, channels)),
         empty_channel_snapshot=_etf((Atom("initial_info"), Atom("channel"), BERT_NIL)),
         events=[_etf(t) for t in terms],
-        event_terms=terms,
     )
