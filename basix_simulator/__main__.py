@@ -2,7 +2,8 @@
 
 Prints what to enter in Home Assistant (server URL, domain, token, a scope), then serves random
 traffic until Ctrl-C / SIGTERM. Make an extension ring by hand with
-`curl -X POST 'http://127.0.0.1:8765/simulator/ring?to=201'` (also `answer`, `hangup`, ...).
+`curl -X POST 'http://127.0.0.1:8765/simulator/ring?to=201'` (also `answer`, `hangup`,
+`call_pickup`, `busy`, `park`...: see `server.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import signal
 
+from .frames import MWI_FORMATS
 from .pbx import Pbx
 from .server import SimulatorServer
 from .traffic import RandomTraffic
@@ -29,10 +31,48 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--calls-per-minute", type=float, default=30, help="random calls per minute (0: none)"
     )
-    parser.add_argument("--generation", choices=("new", "old"), default="new")
+    parser.add_argument(
+        "--generation",
+        choices=("current", "newer", "older", "new", "old"),
+        default="current",
+        help="protocol generation: current (2023-2026, default), newer (2019-2022), older "
+        "(2016-2018); new/old are the former names of newer/older",
+    )
     parser.add_argument("--wrap", action="store_true", help="wrap messages as [Msg] (pre-2018)")
-    parser.add_argument("--latin1-atoms", action="store_true", help="write atoms as Latin-1")
-    parser.add_argument("--compressed", action="store_true", help="zlib-compress every term")
+    parser.add_argument(
+        "--utf8-atoms", action="store_true", help="write atoms as UTF-8 (Erlang/OTP 26 and later)"
+    )
+    # Latin-1 atoms are the default now; the flag stays so that older command lines still run.
+    parser.add_argument("--latin1-atoms", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compressed",
+        action="store_true",
+        help="Erlang's [compressed]: zlib-compress the frames that compression makes smaller",
+    )
+    parser.add_argument(
+        "--names",
+        choices=("atom", "binary", "charlist"),
+        default="atom",
+        help="send entity, field and event names as atoms (default), binaries or strings",
+    )
+    parser.add_argument(
+        "--mwi-format",
+        choices=MWI_FORMATS,
+        default="text",
+        help="how voicemail counts are written in users' and groups' mwi field",
+    )
+    parser.add_argument(
+        "--limit-mode",
+        choices=("message", "http", "close"),
+        default="message",
+        help="how the connection limit refuses: system_msg then close (default), HTTP 429, 4029",
+    )
+    parser.add_argument(
+        "--replace-mode",
+        choices=("message", "close"),
+        default="message",
+        help="how a forced takeover closes the old connection: system_msg then close, or 4000",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible traffic")
     parser.add_argument("--domain", default="example.basix")
     parser.add_argument("--token", default="secret-token")
@@ -52,9 +92,13 @@ async def _serve(args: argparse.Namespace) -> None:
         token=args.token,
         generation=args.generation,
         wrap=args.wrap,
-        atoms="latin1" if args.latin1_atoms else "utf8",
+        atoms="utf8" if args.utf8_atoms else "latin1",
         compressed=args.compressed,
+        names=args.names,
+        mwi_format=args.mwi_format,
         connection_limit=args.connection_limit,
+        limit_mode=args.limit_mode,
+        replace_mode=args.replace_mode,
     )
     if args.verbose:
         pbx.subscribe(
@@ -64,7 +108,7 @@ async def _serve(args: argparse.Namespace) -> None:
         )
     await server.start(args.host, args.port)
     first = next(iter(pbx.users.values()), None)
-    print(f"Basix simulator ({args.generation} generation) listening")
+    print(f"Basix simulator ({server.generation} generation) listening")
     print(f"  server:  {server.url}")
     print(f"  domain:  {args.domain}")
     print(f"  token:   {args.token}")

@@ -10,20 +10,29 @@ Path `/basix/api/ws_cti`. The upgrade is answered, in this order:
   `user_label`, `user_extension`, `user_did`, `user_email`: 400; the named user does not exist:
   404 (the first of these parameters present is used);
 - connection limit, counted per (credential user, app_name), the credential user being the query's
-  `api_user` or, for Basic credentials, the domain: over `connection_limit`, with `forced=true` the
-  oldest connection is closed (code 4000, "replaced by a newer connection") and the new one
-  admitted; else 429 (`limit_mode="http"`), or (`limit_mode="close"`) the upgrade is accepted,
-  `{system_msg, <<"connection limit reached">>}` sent and the socket closed with code 4029.
+  `api_user` or, for Basic credentials, the domain: over `connection_limit`, with `force=true`
+  (the 2023 README's spelling) or `forced=true` (the method page's) the oldest connection is
+  replaced and the new one admitted; else the new one is refused. How is unknown (protocol.md),
+  so it is an option. `limit_mode="message"` (default, the README's notice): the upgrade is
+  accepted, `{system_msg, connection_limit_reached}` sent, then a normal close (1000);
+  `"http"`: HTTP 429 on the upgrade; `"close"`: accepted, then closed with code 4029 and no
+  notice. A replaced connection gets, by `replace_mode`, `{system_msg, connection_replaced}` then
+  a normal close (`"message"`, default), or a close with code 4000 and no notice (`"close"`).
 
 An admitted connection receives the field specs, the snapshots, then every change in order. A
 user-scoped connection gets only the channels whose `user_id`, `target`, `other_info` or `state`
 names its user (and, once it has seen a channel, every later change of it until it ends), that
 user's `mwi` and `user` records, and empty snapshots of the rest.
 
-Control endpoints (unauthenticated, for demos and browser tests), all answering JSON:
-`POST /simulator/ring?to=EXT[&caller=NUM&caller_name=NAME]`, `POST /simulator/answer?to=EXT`,
-`POST /simulator/hangup?to=EXT`, `POST /simulator/voicemail?to=EXT`, `POST /simulator/hold?to=EXT`,
-`POST /simulator/unhold?to=EXT`, `POST /simulator/mwi?to=EXT&new=N[&old=M]`, `GET /simulator/state`.
+Control endpoints (unauthenticated, for demos and browser tests), all answering JSON, `to` an
+extension (or any user key):
+`POST /simulator/ring?to=EXT[&caller=NUM&caller_name=NAME]` (also a group), `answer?to=EXT`,
+`hangup?to=EXT` (the user hangs up / declines), `caller_hangup?to=EXT` (the other party hangs up
+or gives up), `voicemail?to=EXT[&message=false]`, `busy?to=EXT`, `timeout?to=EXT` (nobody
+answers in time), `max_duration?to=EXT`, `hold?to=EXT`, `unhold?to=EXT`,
+`transfer?to=EXT&target=EXT2`, `park?to=EXT[&slot=N]`, `unpark?to=EXT&slot=N` (take a parked
+call back), `call_pickup?to=EXT[&ringing=EXT2]` (EXT picks up the call ringing EXT2, default the
+first call ringing someone else), `mwi?to=EXT&new=N[&old=M]` (also a group), `GET /simulator/state`.
 """
 
 from __future__ import annotations
@@ -42,18 +51,20 @@ from typing import Any, Literal, Self
 
 from aiohttp import WSMsgType, web
 
-from .frames import AtomMode, FrameBuilder, Generation, encode_frame
-from .pbx import ENTITIES, Call, CallStateError, Pbx, Record
+from .frames import FrameBuilder, MwiFormat, NameForm, encode_frame
+from .pbx import Call, CallStateError, Group, Pbx, Record
+from .wire import AtomMode
 
 _LOGGER = logging.getLogger(__name__)
 
 WS_PATH = "/basix/api/ws_cti"
 SCOPE_PARAMS = ("user_id", "user_name", "user_label", "user_extension", "user_did", "user_email")
+CLOSE_NORMAL = 1000
 CLOSE_REPLACED = 4000
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_LIMIT = 4029
 CLOSE_GOING_AWAY = 1001
-_ENDED_EVENTS = frozenset({"CHANNEL_HANGUP", "UNPARK", "QUEUE_REMOVE"})
+_ENDED_EVENTS = frozenset({"removed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,8 @@ class Connection:
         self.queue: asyncio.Queue[bytes | tuple[int, str] | None] = asyncio.Queue()
         self.known: dict[str, set[str]] = {}
         self.pending_close: tuple[int, str] | None = None
+        self.replaced = False
+        """A forced connection took this one's place: it gets its notice and a close, no more."""
         self.wake = asyncio.Event()
         self.closed = asyncio.Event()
 
@@ -133,8 +146,12 @@ class Connection:
         match entity:
             case "user":
                 return record.get("id") == uid
-            case "mwi":
+            case "mwi" | "group_member":
                 return record.get("user_id") == uid
+            case "terminal":
+                return record.get("assoc_user_id") == uid
+            case "domain":
+                return True
             case "group":
                 return False
         uuid = str(record.get("uuid"))
@@ -195,29 +212,51 @@ class SimulatorServer:
         domain: str = "example.basix",
         token: str = "secret-token",
         api_user: str | None = None,
-        generation: Generation = "new",
+        generation: str = "current",
         wrap: bool = False,
-        atoms: AtomMode = "utf8",
+        atoms: AtomMode = "latin1",
         compressed: bool = False,
+        names: NameForm = "atom",
+        mwi_format: MwiFormat = "text",
+        hangup_event: Literal["removed", "updated"] = "removed",
         connection_limit: int = 2,
-        limit_mode: Literal["http", "close"] = "http",
+        limit_mode: Literal["message", "http", "close"] = "message",
+        replace_mode: Literal["message", "close"] = "message",
         greeting: str | None = None,
         close_timeout: float = 2.0,
     ) -> None:
-        """Configure the server; `greeting` (if given) is sent as a `system_msg` first."""
+        """Configure the server; `greeting` (if given) is sent as a `system_msg` first.
+
+        `generation` "current" (default), "newer" or "older" (see `frames`); `atoms` "latin1"
+        (default, as every Basix server that Brastel's decoder can read) or "utf8" (OTP 26+);
+        `compressed` Erlang's `[compressed]` (only frames it makes smaller); `names` how names
+        are written; `mwi_format` how voicemail counts are written (`frames.MWI_FORMATS`).
+        """
         self.pbx = pbx
         self.domain = domain
         self.token = token
         self.api_user = api_user
-        self.generation: Generation = generation
         self.wrap = wrap
         self.atoms: AtomMode = atoms
         self.compressed = compressed
         self.connection_limit = connection_limit
+        if limit_mode not in ("message", "http", "close"):
+            raise ValueError(f"unknown limit_mode {limit_mode!r}")
+        if replace_mode not in ("message", "close"):
+            raise ValueError(f"unknown replace_mode {replace_mode!r}")
         self.limit_mode = limit_mode
+        self.replace_mode = replace_mode
         self.greeting = greeting
         self.close_timeout = close_timeout
-        self.builder = FrameBuilder(pbx, generation, wrap=wrap)
+        self.builder = FrameBuilder(
+            pbx,
+            generation,
+            wrap=wrap,
+            names=names,
+            mwi_format=mwi_format,
+            hangup_event=hangup_event,
+        )
+        self.generation = self.builder.generation
         self.frames_sent = 0
         """Binary frames sent to every connection since the server was created."""
         self.rejected: list[int] = []
@@ -311,7 +350,7 @@ class SimulatorServer:
     @property
     def connections(self) -> list[Connection]:
         """The live connections, oldest first."""
-        return [c for c in self._connections if c.pending_close is None]
+        return [c for c in self._connections if c.pending_close is None and not c.replaced]
 
     async def wait_for_connections(self, count: int = 1, seconds: float = 5.0) -> list[Connection]:
         """Wait until exactly `count` connections are live; TimeoutError after `seconds`."""
@@ -431,7 +470,7 @@ class SimulatorServer:
         scope = self._scope(request.query)
         if isinstance(scope, web.Response):
             return scope
-        forced = _truthy(request.query.get("forced"))
+        forced = _truthy(request.query.get("force")) or _truthy(request.query.get("forced"))
         ws = web.WebSocketResponse(
             autoping=False, compress=False, timeout=self.close_timeout, max_msg_size=1 << 20
         )
@@ -441,7 +480,7 @@ class SimulatorServer:
         if len(same) >= self.connection_limit:
             if forced:
                 for old in same[: len(same) - self.connection_limit + 1]:
-                    old.request_close(CLOSE_REPLACED, "replaced by a newer connection")
+                    self._replace(old)
             elif self.limit_mode == "http":
                 return self._reject(429, "connection limit reached", **{"Retry-After": "30"})
             else:
@@ -476,11 +515,25 @@ class SimulatorServer:
     async def _refuse_after_upgrade(
         self, request: web.Request, ws: web.WebSocketResponse
     ) -> web.WebSocketResponse:
+        self.rejected.append(CLOSE_LIMIT if self.limit_mode == "close" else CLOSE_NORMAL)
         await ws.prepare(request)
-        await ws.send_bytes(self._encode(self.builder.system_msg("connection limit reached")))
+        if self.limit_mode == "close":
+            await ws.close(code=CLOSE_LIMIT, message=b"connection limit reached")
+            return ws
+        await ws.send_bytes(self._encode(self.builder.system_msg("connection_limit_reached")))
         self.frames_sent += 1
-        await ws.close(code=CLOSE_LIMIT, message=b"connection limit reached")
+        await ws.close(code=CLOSE_NORMAL, message=b"")
         return ws
+
+    def _replace(self, conn: Connection) -> None:
+        """Close a connection a forced one replaces: the notice then a close, or a bare code."""
+        if self.replace_mode == "close":
+            conn.request_close(CLOSE_REPLACED, "replaced by a newer connection")
+            return
+        conn.queue.put_nowait(self._encode(self.builder.system_msg("connection_replaced")))
+        conn.queue.put_nowait((CLOSE_NORMAL, ""))
+        conn.pending_close = None
+        conn.replaced = True
 
     def _initial_frames(self, conn: Connection) -> list[bytes]:
         terms = []
@@ -488,7 +541,7 @@ class SimulatorServer:
             terms.append(self.builder.system_msg(self.greeting))
         terms += self.builder.field_specs()
         records = {}
-        for entity in ENTITIES:
+        for entity in self.builder.entities:
             records[entity] = [r for r in self.pbx.snapshot(entity) if conn.in_scope(entity, r)]
         terms += self.builder.snapshots(records)
         return [self._encode(t) for t in terms]
@@ -582,6 +635,8 @@ class SimulatorServer:
                     for c in self.connections
                 ],
                 "mwi": {uid: list(counts) for uid, counts in self.pbx.mwi.items()},
+                "group_mwi": {gid: list(c) for gid, c in self.pbx.group_mwi.items()},
+                "parked": dict(self.pbx.parked_slots),
             }
         )
 
@@ -612,33 +667,73 @@ class SimulatorServer:
             )
             return _call_json(call)
         if action == "mwi":
-            pbx.set_mwi(to, int(query.get("new", "0")), int(query.get("old", "0")))
-            return {"user_id": pbx.user(to).id, "mwi": list(pbx.mwi[pbx.user(to).id])}
+            target = pbx.resolve(to)
+            pbx.set_mwi(target, int(query.get("new", "0")), int(query.get("old", "0")))
+            if isinstance(target, Group):
+                return {"group_id": target.id, "mwi": list(pbx.group_mwi[target.id])}
+            return {"user_id": target.id, "mwi": list(pbx.mwi[target.id])}
         user = pbx.user(to)
+        if action == "unpark":
+            return _call_json(pbx.pickup(query.get("slot", ""), user))
+        if action == "call_pickup":
+            ringing_ext = query.get("ringing")
+            candidates = (
+                pbx.ringing_calls(ringing_ext)
+                if ringing_ext
+                else [
+                    c
+                    for c in pbx.calls.values()
+                    if c.pending
+                    and user.id not in c.pending.values()
+                    and any(u is not None for u in c.pending.values())
+                ]
+            )
+            if not candidates:
+                raise CallStateError(f"no call ringing {ringing_ext or 'anyone'} to pick up")
+            return _call_json(pbx.call_pickup(candidates[0], user))
         calls = pbx.calls_of(user)
         if not calls:
             raise KeyError(f"no call of {to}")
+        ringing = [c for c in calls if user.id in c.pending.values()] or [
+            c for c in calls if c.pending
+        ]
+        call = calls[0]
         match action:
             case "answer":
-                ringing = [c for c in calls if user.id in c.pending.values()]
-                if not ringing:
-                    ringing = [c for c in calls if c.pending]
                 if not ringing:
                     raise CallStateError(f"no call ringing {to}")
                 call = ringing[0]
                 pbx.answer(call, by=user if user.id in call.pending.values() else None)
             case "hangup":
-                for call in calls:
-                    pbx.hangup(call)
+                for each in calls:
+                    pbx.hangup(each)
+            case "caller_hangup":
+                for each in calls:
+                    if each.kind == "outgoing":
+                        pbx.far_end_hangs_up(each)
+                    else:
+                        pbx.caller_hangs_up(each)
             case "voicemail":
-                call = calls[0]
                 pbx.to_voicemail(call, _truthy(query.get("message", "true")))
+            case "busy":
+                if not ringing:
+                    raise CallStateError(f"no call ringing {to}")
+                pbx.busy(ringing[0])
+            case "timeout":
+                if not ringing:
+                    raise CallStateError(f"no call ringing {to}")
+                pbx.ring_timeout(ringing[0])
+            case "max_duration":
+                pbx.max_duration(call)
             case "hold":
-                call = calls[0]
                 pbx.hold(call, by=user)
             case "unhold":
-                call = calls[0]
                 pbx.unhold(call)
+            case "transfer":
+                pbx.transfer(call, query.get("target", ""))
+            case "park":
+                slot = pbx.park(call, query.get("slot") or None)
+                return {"slot": slot, "calls": [_call_json(c) for c in calls]}
             case _:
                 return web.json_response({"error": f"unknown action {action}"}, status=404)
         return {"calls": [_call_json(c) for c in calls]}
@@ -652,6 +747,7 @@ def _call_json(call: Call) -> dict[str, Any]:
         "target": call.target.id if call.target else None,
         "answered_by": call.answered_by,
         "legs": list(call.legs),
+        "dispositions": dict(call.dispositions),
     }
 
 

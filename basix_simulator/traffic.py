@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 
-from .pbx import Call, CallStateError, Pbx, User
+from .pbx import Call, CallStateError, Group, Pbx, User
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ class Scenarios:
             "hold": self.hold,
             "transfer": self.transfer,
             "park_pickup": self.park_pickup,
+            "call_pickup": self.call_pickup,
+            "busy": self.busy_callee,
+            "no_answer": self.no_answer,
+            "group_voicemail": self.group_voicemail,
+            "max_duration": self.max_duration,
         }
 
     async def play(self, name: str) -> Call | None:
@@ -155,16 +160,9 @@ class Scenarios:
 
     async def group_call(self) -> Call | None:
         """Ring a group whose members are all free; one of them answers."""
-        groups = [
-            g
-            for g in self.pbx.groups.values()
-            if g.members
-            and all(m in self.pbx.users and m not in self.busy for m in g.members)
-            and not any(self.pbx.calls_of(m) for m in g.members if m in self.pbx.users)
-        ]
-        if not groups:
+        group = self._free_group()
+        if group is None:
             return await self.incoming_answered()
-        group = self.rng.choice(groups)
         self.busy.update(group.members)
         try:
             number, name, org = self._caller()
@@ -249,18 +247,100 @@ class Scenarios:
         with self._take(2) as (user, colleague):
             number, name, org = self._caller()
             call = self.pbx.incoming_call(user, number, name, org)
-            slot = next(str(s) for s in range(701, 800) if str(s) not in self.pbx.parked_slots)
 
             async def steps() -> None:
                 await self.pause(RING)
                 self.pbx.answer(call)
                 await self.pause(TALK)
-                self.pbx.park(call, slot)
+                slot = self.pbx.park(call)
                 await self.pause(RING)
                 self.pbx.pickup(slot, colleague)
                 await self._talk_then_hang_up(call)
 
             return await self._guard(call, steps)
+
+    async def call_pickup(self) -> Call:
+        """A colleague's phone rings; another user picks the call up (`PICKED_OFF`)."""
+        with self._take(2) as (user, colleague):
+            number, name, org = self._caller()
+            call = self.pbx.incoming_call(user, number, name, org)
+
+            async def steps() -> None:
+                await self.pause(RING)
+                self.pbx.call_pickup(call, colleague)
+                await self._talk_then_hang_up(call)
+
+            return await self._guard(call, steps)
+
+    async def busy_callee(self) -> Call:
+        """A user calls a colleague (or a number) that is busy."""
+        with self._take(2) as (caller, callee):
+            if self.rng.random() < 0.5:
+                call = self.pbx.internal_call(caller, callee)
+            else:
+                call = self.pbx.outgoing_call(caller, self.rng.choice(_OUTSIDE))
+
+            async def steps() -> None:
+                await self.pause((1.0, 3.0))
+                self.pbx.busy(call)
+
+            return await self._guard(call, steps)
+
+    async def no_answer(self) -> Call:
+        """A user's phone rings until the PBX gives up (`NO_ANSWER`), no voicemail."""
+        with self._take(1) as (user,):
+            number, name, org = self._caller()
+            call = self.pbx.incoming_call(user, number, name, org)
+
+            async def steps() -> None:
+                await self.pause((20.0, 30.0))
+                self.pbx.ring_timeout(call)
+
+            return await self._guard(call, steps)
+
+    async def group_voicemail(self) -> Call | None:
+        """Nobody in a group answers: the caller leaves a message in the group's box."""
+        group = self._free_group()
+        if group is None:
+            return await self.incoming_voicemail()
+        self.busy.update(group.members)
+        try:
+            number, name, org = self._caller()
+            call = self.pbx.incoming_call(group, number, name, org)
+
+            async def steps() -> None:
+                await self.pause(RING)
+                self.pbx.to_voicemail(call, hang_up=False)
+                await self.pause(MESSAGE)
+                self.pbx.hangup(call)
+
+            return await self._guard(call, steps)
+        finally:
+            self.busy.difference_update(group.members)
+
+    async def max_duration(self) -> Call:
+        """An answered call the PBX cuts at its maximum duration (`ALLOTTED_TIMEOUT`)."""
+        with self._take(1) as (user,):
+            number, name, org = self._caller()
+            call = self.pbx.incoming_call(user, number, name, org)
+
+            async def steps() -> None:
+                await self.pause(RING)
+                self.pbx.answer(call)
+                await self.pause(TALK)
+                self.pbx.max_duration(call)
+
+            return await self._guard(call, steps)
+
+    def _free_group(self) -> Group | None:
+        groups = [
+            g
+            for g in self.pbx.groups.values()
+            if g.members
+            and all(m in self.pbx.users and m not in self.busy for m in g.members)
+            and not any(self.pbx.calls_of(m) for m in g.members if m in self.pbx.users)
+        ]
+        return self.rng.choice(groups) if groups else None
 
 
 SCENARIOS: dict[str, int] = {
@@ -273,6 +353,11 @@ SCENARIOS: dict[str, int] = {
     "hold": 5,
     "transfer": 5,
     "park_pickup": 5,
+    "call_pickup": 5,
+    "busy": 5,
+    "no_answer": 3,
+    "group_voicemail": 3,
+    "max_duration": 1,
 }
 """Scenario names and their weights in the random mix."""
 
