@@ -723,6 +723,10 @@ class Pbx:
                 return [self.domain_record()]
             case "mwi":
                 return [self.mwi_record(uid) for uid in self.mwi]
+            case "queued_channel":  # the newer generation's names for channel_waiting
+                return [dict(r) for r in self.queued.values()]
+            case "parked_channel":
+                return [dict(r) for r in self.parked.values()]
         raise ValueError(f"unknown entity {entity!r}")
 
     # ------------------------------------------------------------------ notification

@@ -4,7 +4,7 @@ Use the context helper anywhere (it starts on 127.0.0.1, a free port, and always
 
     from tests.simulator_fixtures import start_simulator
 
-    async with start_simulator(users=6, generation="old") as server:   # SimulatorServer
+    async with start_simulator(users=6, generation="older") as server:   # SimulatorServer
         call = server.pbx.incoming_call("201")
 
 or import the fixtures into a test module or conftest (they need the `socket_enabled` fixture of
@@ -18,7 +18,8 @@ importing them does not clash with the fixture names used as test parameters:
         fixture_simulator_factory,  # -> simulator_factory
     )
 
-`sim_pbx` is `Pbx.demo(users=6, groups=2, seed=1)` on a `ManualClock` (`sim_clock`), `simulator`
+`sim_pbx` is `Pbx.demo(users=6, groups=2, seed=1)` on a `ManualClock` (`sim_clock`), the PBX
+`basix_simulator.office_day.OfficeDay` plays its office day on; `simulator`
 serves it with the defaults (domain `example.basix`, token `secret-token`), `simulator_factory`
 starts more servers with any `SimulatorServer` options and stops them all at teardown.
 `ws_url()` builds a connect URL, `receive_terms()` reads and decodes frames.
@@ -55,7 +56,8 @@ async def start_simulator(
     """Serve `pbx` (default: a demo PBX of `users` and `groups`) for the `async with` block.
 
     `options` go to `SimulatorServer` (domain, token, api_user, generation, wrap, atoms,
-    compressed, connection_limit, limit_mode, greeting).
+    compressed, names, mwi_format, hangup_event, connection_limit, limit_mode, replace_mode,
+    greeting).
     """
     if pbx is None:
         pbx = Pbx.demo(users=users, groups=groups, seed=seed, domain=options.get("domain", DOMAIN))
@@ -117,7 +119,7 @@ def fixture_sim_clock() -> ManualClock:
 
 @pytest.fixture(name="sim_pbx")
 def fixture_sim_pbx(sim_clock: ManualClock) -> Pbx:
-    """A demo PBX: users 201-206 (ids 1001-1006), groups 601 (ring) and 602 (queue)."""
+    """A demo PBX: users 201-206 (ids 1001-1006), groups 601 (ring) and 602 (ring, queue)."""
     return Pbx.demo(users=6, groups=2, seed=1, clock=sim_clock)
 
 
@@ -132,7 +134,7 @@ async def fixture_simulator(sim_pbx: Pbx, socket_enabled: None) -> AsyncIterator
 async def fixture_simulator_factory(
     sim_pbx: Pbx, socket_enabled: None
 ) -> AsyncIterator[Callable[..., Awaitable[SimulatorServer]]]:
-    """Start servers with any options (`await simulator_factory(generation="old")`).
+    """Start servers with any options (`await simulator_factory(generation="older")`).
 
     They serve `sim_pbx` unless given `pbx=`; all are stopped after the test.
     """

@@ -990,7 +990,11 @@ def pbx() -> Pbx:
 
 @pytest.fixture
 async def simulator(pbx: Pbx) -> AsyncIterator[SimulatorServer]:
-    server = SimulatorServer(pbx, domain=SIM_DOMAIN, token=SIM_TOKEN)
+    # The refusal forms these tests were written for: HTTP 429 and close code 4000 (the
+    # simulator's default is now the README's system_msg notice, then a close).
+    server = SimulatorServer(
+        pbx, domain=SIM_DOMAIN, token=SIM_TOKEN, limit_mode="http", replace_mode="close"
+    )
     await server.start()
     yield server
     await server.stop()

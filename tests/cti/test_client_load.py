@@ -91,7 +91,7 @@ async def test_large_snapshot_leaves_the_loop_responsive(socket_enabled: None) -
             users.append(message)
         # The last snapshot: close only once the PBX has said everything (aiohttp re-arms its
         # heartbeat timer for data that arrives while a WebSocket closes).
-        if isinstance(message, Snapshot) and message.entity == "mwi":
+        if isinstance(message, Snapshot) and message.entity in ("mwi", "channel_waiting"):
             done.set()
 
     async with simulator_process(USERS) as url, aiohttp.ClientSession() as session:
