@@ -819,3 +819,107 @@ async def test_answer_with_nothing_ringing_is_a_conflict(
     sim_pbx.answer(sim_pbx.incoming_call("201"))
     async with session.post(f"{simulator.http_url}/simulator/answer?to=201") as resp:
         assert resp.status == 409
+
+
+async def test_control_endpoints_for_every_ending(
+    simulator: SimulatorServer, sim_pbx: Pbx, session: aiohttp.ClientSession
+) -> None:
+    base = simulator.http_url
+
+    async def post(path: str, status: int = 200) -> Any:
+        async with session.post(f"{base}/simulator/{path}") as resp:
+            assert resp.status == status, await resp.text()
+            return await resp.json()
+
+    def endings(body: dict[str, Any]) -> list[str]:
+        (call,) = body.get("calls", [body])
+        return sorted(call["dispositions"].values())
+
+    await post("ring?to=201")
+    picked = await post("call_pickup?to=203&ringing=201")
+    assert picked["answered_by"] == sim_pbx.user("203").id
+    assert "send_cancel,PICKED_OFF" in picked["dispositions"].values()
+    await post("caller_hangup?to=203")
+    await post("ring?to=202")
+    await post("call_pickup?to=204")  # the first call ringing someone else
+    await post("hangup?to=204")
+    await post("ring?to=202")
+    assert endings(await post("busy?to=202")) == [
+        "recv_refuse,USER_BUSY",
+        "send_refuse,USER_BUSY",
+    ]
+    await post("ring?to=202")
+    assert endings(await post("timeout?to=202")) == [
+        "send_cancel,NO_ANSWER",
+        "send_refuse,NO_ANSWER",
+    ]
+    await post("ring?to=202")
+    await post("answer?to=202")
+    assert endings(await post("max_duration?to=202")) == ["send_bye,ALLOTTED_TIMEOUT"] * 2
+    await post("ring?to=205")
+    await post("answer?to=205")
+    parked = await post("park?to=205")
+    assert parked["slot"] == "901"  # the first slot of park group 0 (user 205)
+    await post(f"unpark?to=206&slot={parked['slot']}")
+    await post("transfer?to=206&target=201")
+    await post("answer?to=201")
+    await post("hangup?to=201")
+    assert sim_pbx.calls == {}
+    await post("mwi?to=602&new=2&old=1")
+    assert sim_pbx.group_mwi[sim_pbx.group("602").id] == (2, 1)
+    await post("call_pickup?to=201", 409)  # nothing rings
+    async with session.get(f"{base}/simulator/state") as resp:
+        state = await resp.json()
+    assert state["group_mwi"][sim_pbx.group("602").id] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("mwi_format", "empty", "two_of_five"),
+    [
+        ("text", "", "2/5"),
+        ("counts", "0/0", "2/5"),
+        ("summary", "0/0 (0/0)", "2/5 (0/0)"),
+        ("tuple", (0, 0), (2, 5)),
+        ("empty", "", ""),
+    ],
+)
+def test_mwi_formats(sim_pbx: Pbx, mwi_format: Any, empty: Any, two_of_five: Any) -> None:
+    builder = FrameBuilder(sim_pbx, mwi_format=mwi_format)
+    assert builder.mwi((0, 0)) == empty
+    assert builder.mwi((2, 5)) == two_of_five
+    record = builder.record("user", sim_pbx.user_record(sim_pbx.user("202").id))
+    assert record[USER_FIELDS.index("mwi")] == two_of_five
+
+
+def test_hangups_as_updated_and_names_as_binaries(sim_pbx: Pbx) -> None:
+    call = sim_pbx.incoming_call("201")
+    record = dict(sim_pbx.channels[call.uuid], last_event=Atom("CHANNEL_HANGUP"))
+    builder = FrameBuilder(sim_pbx, hangup_event="updated", names="binary")
+    term = builder.change("channel", record, "removed")
+    assert term[0] == "info_event"
+    assert type(term[0]) is str  # a binary on the wire, not an atom
+    assert term[1] == "channel"
+    assert term[3] == "updated"
+    assert builder.system_msg("connection_replaced") == ("system_msg", "connection_replaced")
+
+
+def test_newer_generation_shapes(sim_pbx: Pbx) -> None:
+    builder = FrameBuilder(sim_pbx, "newer")
+    assert [t[1] for t in builder.field_specs()] == [
+        "user",
+        "group",
+        "group_member",
+        "terminal",
+        "channel",
+        "queued_channel",
+        "parked_channel",
+    ]
+    call = sim_pbx.incoming_call("602")  # a queue: the caller waits
+    (waiting,) = sim_pbx.waiting.values()
+    term = builder.change("channel_waiting", waiting, "added")
+    assert term[1] == "queued_channel"
+    assert term[2] == (call.uuid, waiting["state"], "09012345678", waiting["end_user"][:-1])
+    channel = builder.record("channel", sim_pbx.channels[call.legs[1]])
+    assert len(channel) == 20
+    assert len(channel[-1]) == 7  # other_info without whoscall
+    assert builder.change("mwi", sim_pbx.mwi_record("1001"), "updated") is None
