@@ -72,7 +72,11 @@ def make_client(
 
 @pytest.mark.parametrize(
     ("wire", "snapshots"),
-    [({"generation": "new"}, 6), ({"generation": "old", "wrap": True}, 1)],
+    [
+        ({"generation": "current"}, 7),
+        ({"generation": "newer"}, 7),
+        ({"generation": "older", "wrap": True}, 1),
+    ],
 )
 async def test_connected_once_every_snapshot_is_in(
     session: aiohttp.ClientSession, pbx: Pbx, wire: dict[str, Any], snapshots: int

@@ -153,7 +153,7 @@ async def test_monitor_wrong_token_exits_with_auth_status(simulator: SimulatorSe
 
 async def test_monitor_refused_at_the_limit_exits_with_refused_status(pbx: Pbx) -> None:
     """A PBX that refuses the connection (HTTP 429) is a failure, not a clean run."""
-    server = SimulatorServer(pbx, domain=DOMAIN, token=TOKEN, connection_limit=0)
+    server = SimulatorServer(pbx, domain=DOMAIN, token=TOKEN, connection_limit=0, limit_mode="http")
     await server.start()
     try:
         out, err = io.StringIO(), io.StringIO()
