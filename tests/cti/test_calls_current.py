@@ -16,6 +16,7 @@ from custom_components.basix_cti.cti.calls import (
     CallDirection,
     CallEvent,
     CallEventType,
+    CallPhase,
     CallTracker,
     EndReason,
 )
@@ -149,6 +150,21 @@ def test_ring_group_losers_lose_the_race(office: Office) -> None:
     )
     assert ended.duration is not None
     assert ended.duration > 0
+
+
+def test_hold_is_read_from_the_legs_last_event(office: Office) -> None:
+    """Every change comes as `updated`: what happened is the leg's own `last_event`."""
+    office.caller()
+    office.ring("b1", 201)
+    office.answer("b1", "a")
+    assert office.tracker.phase_of("201") is CallPhase.TALKING
+    office.leg("b1", last_event=A("CHANNEL_HOLD"))
+    assert office.tracker.phase_of("201") is CallPhase.ON_HOLD
+    office.leg("b1", last_event=A("STATE_CHANGE"))  # an unrelated change keeps the hold
+    assert office.tracker.phase_of("201") is CallPhase.ON_HOLD
+    office.leg("b1", last_event=A("CHANNEL_UNHOLD"))
+    assert office.tracker.phase_of("201") is CallPhase.TALKING
+    assert office.of("201") == [("incoming_call", None), ("answered", None)]
 
 
 @pytest.mark.parametrize("bridge_first", [False, True])

@@ -23,6 +23,8 @@ _UNHOLD_EVENTS = frozenset({"CHANNEL_UNHOLD"})
 _ANSWER_EVENTS = frozenset({"CHANNEL_ANSWER", "CHANNEL_BRIDGE"})
 # The channel tables whose legs are calls of users.
 _CALL_ENTITIES = frozenset({CHANNEL, PARKED_CHANNEL, CHANNEL_WAITING})
+# The current generation's element event names: they say nothing of what happened to a leg.
+_ELEMENT_EVENTS = frozenset({"added", "updated", "removed"})
 _HOLD_STATES = frozenset({"hold", "held", "on_hold"})
 # States in which a leg that was never answered is calling outward, whatever its direction says.
 _DIALING_STATES = frozenset({"calling_external", "calling_siptermination"})
@@ -260,7 +262,7 @@ class CallTracker:
         new = None
         if channel is not None:
             partner = self._state.channels.get(channel.other_uuid) if channel.other_uuid else None
-            new = _read_call(channel, old, delta.event, partner)
+            new = _read_call(channel, old, _leg_event(channel, delta.event), partner)
         if old is not None:
             self._drop(old)
         if new is not None:
@@ -496,6 +498,17 @@ def _read_call(
         held=held,
         channel=channel,
     )
+
+
+def _leg_event(channel: Channel, event: str | None) -> str | None:
+    """What just happened to a leg, in FreeSWITCH's words (`CHANNEL_HOLD`...).
+
+    The current generation's element events only say `added` / `updated` / `removed`: what
+    happened is the leg's own `last_event`. Older servers name it in the event itself.
+    """
+    if event is not None and event.lower() not in _ELEMENT_EVENTS:
+        return event.upper()
+    return channel.last_event.upper() if channel.last_event else None
 
 
 def _took_a_call(channel: Channel, partner: Channel | None) -> bool:
