@@ -45,6 +45,7 @@ import contextlib
 from dataclasses import dataclass
 import logging
 import secrets
+import socket
 import time
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -264,6 +265,9 @@ class SimulatorServer:
         self.host = "127.0.0.1"
         self._port = 0
         self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
+        self._listener: socket.socket | None = None
+        self._stopping = False
         self._connections: list[Connection] = []
         self._stalled = False
         self._refuse_status: int | None = None
@@ -283,28 +287,59 @@ class SimulatorServer:
         app.router.add_get("/simulator/state", self._handle_state)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
         try:
+            # Our own listening socket, so that stop() can stop accepting before it closes.
+            sock = _listen(host, port)
+            site = web.SockSite(runner, sock)
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._site, self._listener = site, sock
         self.host = host
         self._port = runner.addresses[0][1]
         if self._unsubscribe is None:
             self._unsubscribe = self.pbx.subscribe(self._on_change)
 
     async def stop(self) -> None:
-        """Close every connection (code 1001) and stop listening."""
+        """Stop listening, close every connection (code 1001), then shut the server down.
+
+        Listening stops first: a client that reconnects on the 1001 is refused, instead of
+        being accepted by a server that is going away.
+        """
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        await self._close_all(CLOSE_GOING_AWAY, "server shutting down")
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        self._stopping = True
+        try:
+            await self._stop_accepting()
+            await self._close_all(CLOSE_GOING_AWAY, "server shutting down")
             await runner.cleanup()
-        await self._drain_tasks()
+            await self._drain_tasks()
+        finally:
+            self._stopping = False
+
+    async def _stop_accepting(self) -> None:
+        """Close the listening socket without tripping asyncio on a connection it just took.
+
+        asyncio attaches an accepted connection to its server one loop turn after accepting it
+        and fails that step if the server was closed in between (CPython gh-109564): a client
+        reconnecting at that moment logs "Error on transport creation for incoming
+        connection". So no more accepts first, one turn for those already taken to attach
+        (they are then closed with the others), then the close.
+        """
+        site, listener = self._site, self._listener
+        self._site = self._listener = None
+        if site is None or listener is None:
+            return
+        with contextlib.suppress(NotImplementedError):  # a proactor loop has no readers
+            asyncio.get_running_loop().remove_reader(listener.fileno())
+        await asyncio.sleep(0)
+        await site.stop()
 
     async def restart(self) -> None:
         """Stop (dropping everyone) and listen again on the same port."""
@@ -459,6 +494,8 @@ class SimulatorServer:
         )
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        if self._stopping:  # a connection accepted just before stop(): it would be closed at once
+            return self._reject(503, "server shutting down")
         if self._refuse_status is not None:
             return self._reject(self._refuse_status, f"refused ({self._refuse_status})")
         user = self._credential_user(request)
@@ -749,6 +786,14 @@ def _call_json(call: Call) -> dict[str, Any]:
         "legs": list(call.legs),
         "dispositions": dict(call.dispositions),
     }
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0: any free port), reusable at once after a stop."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return socket.create_server(address, family=family, backlog=128)
 
 
 def _same(given: str, expected: str) -> bool:

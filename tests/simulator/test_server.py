@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import socket
 from typing import Any
 
 import aiohttp
@@ -730,6 +731,38 @@ async def test_stop_and_start_again(sim_pbx: Pbx, session: aiohttp.ClientSession
     await server.start(port=port)
     assert server.port == port
     await server.stop()
+
+
+@pytest.mark.parametrize("turns", range(4))
+async def test_a_connection_arriving_as_the_server_stops_is_no_error(
+    sim_pbx: Pbx, turns: int
+) -> None:
+    """A client reconnecting just as the server stops is turned away; the loop sees no error.
+
+    asyncio attaches an accepted connection to its server one loop turn after accepting it;
+    closing the server in between fails that step (CPython gh-109564), which Home Assistant's
+    test harness reports as "Error on transport creation for incoming connection".
+    """
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous, debug = loop.get_exception_handler(), loop.get_debug()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    loop.set_debug(True)  # as Home Assistant's tests run it: only then is the error reported
+    try:
+        server = SimulatorServer(sim_pbx)
+        await server.start()
+        # A blocking connect to loopback completes at once; the server accepts it in a loop
+        # turn of its own, the window a stop can fall in.
+        with socket.create_connection((server.host, server.port)):
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            await server.stop()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+        loop.set_debug(debug)
+    assert [context["message"] for context in errors] == []
 
 
 async def test_start_simulator_helper(session: aiohttp.ClientSession) -> None:
