@@ -68,8 +68,11 @@ async def test_diagnostics(
     messages = diagnostics["messages"]
     users = next(m for m in messages if m["type"] == "Snapshot" and m["entity"] == "user")
     user_keys = {item["key"] for item in users["items"]}
+    # Every change comes as `updated`; what happened is the leg's own last_event.
     answered = [
-        m["item"] for m in messages if m["type"] == "Change" and m["event"] == "CHANNEL_ANSWER"
+        m["item"]
+        for m in messages
+        if m["type"] == "Change" and m["item"]["fields"].get("last_event") == "CHANNEL_ANSWER"
     ]
     assert answered
     for leg in answered:
