@@ -239,7 +239,12 @@ class FrameBuilder:
         return value
 
     def mwi(self, counts: Any) -> Any:
-        """Write a box's `(new, saved)` counts in this server's `mwi_format`."""
+        """Write a box's `(new, saved)` counts in this server's `mwi_format`.
+
+        A box the PBX has no counts for (None) is `undefined`, BERT's "no value".
+        """
+        if counts is None:
+            return None
         new, saved = counts if isinstance(counts, tuple) else (0, 0)
         match self.mwi_format:
             case "empty":

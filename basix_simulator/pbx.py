@@ -10,7 +10,8 @@ sends. Every change is announced to the subscribers as `callback(entity, record,
 `removed`. Values are what the server puts on the wire: `Atom` for Erlang atoms, `str` for
 binaries (text, ids), `int` microseconds since the epoch for timestamps, `None` for `undefined`;
 the one exception is the `mwi` field of users and groups, kept as the counts `(new, saved)`,
-which the server writes in the form it is told to (`frames.MWI_FORMATS`).
+which the server writes in the form it is told to (`frames.MWI_FORMATS`), or None for a box the
+PBX has no counts for (not in `pbx.mwi`), written `undefined`.
 
 What each call sequence emits, in order (`A` is the leg that called into the PBX, `B` a leg the
 PBX placed; `[added]`/`[removed]` is the event name, the rest the channel's `last_event`; every
@@ -240,8 +241,8 @@ class User:
     registered: bool = True
     user_agent: str = "Yealink SIP-T54W 96.86.0.70"
 
-    def record(self, mwi: tuple[int, int] = (0, 0)) -> Record:
-        """Return the `user` record, keys in `USER_FIELDS` order."""
+    def record(self, mwi: tuple[int, int] | None = (0, 0)) -> Record:
+        """Return the `user` record, keys in `USER_FIELDS` order (`mwi` None: no box known)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -290,8 +291,8 @@ class Group:
     avatar: str = ""
     queue: bool = False
 
-    def record(self, mwi: tuple[int, int] = (0, 0)) -> Record:
-        """Return the `group` record, keys in `GROUP_FIELDS` order."""
+    def record(self, mwi: tuple[int, int] | None = (0, 0)) -> Record:
+        """Return the `group` record, keys in `GROUP_FIELDS` order (`mwi` None: no box known)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -682,12 +683,12 @@ class Pbx:
         return [c for c in self.calls.values() if uid in c.pending.values()]
 
     def user_record(self, user_id: str) -> Record:
-        """Return the `user` record of a user (its `mwi` as counts)."""
-        return self.users[user_id].record(self.mwi.get(user_id, (0, 0)))
+        """Return the `user` record of a user (its `mwi` as counts, None: no box known)."""
+        return self.users[user_id].record(self.mwi.get(user_id))
 
     def group_record(self, group_id: str) -> Record:
-        """Return the `group` record of a group (its `mwi` as counts)."""
-        return self.groups[group_id].record(self.group_mwi.get(group_id, (0, 0)))
+        """Return the `group` record of a group (its `mwi` as counts, None: no box known)."""
+        return self.groups[group_id].record(self.group_mwi.get(group_id))
 
     def domain_record(self) -> Record:
         """Return the `domain` record."""
