@@ -179,9 +179,9 @@ async def test_park_and_pickup(hass: HomeAssistant, pbx: Pbx) -> None:
     pbx.answer(call)
     await _until_state(hass, YAMADA, "talking")
 
-    pbx.park(call, slot="701")
+    pbx.park(call, slot="901")  # slots are 901-999 (web phone)
     await _until_state(hass, YAMADA, "parked")
-    pbx.pickup("701", by="203")
+    pbx.pickup("901", by="203")
     await _until_state(hass, TAKAHASHI, "talking")
     await _until_state(hass, YAMADA, "idle")
     assert [kind for kind, _ in _events(events, YAMADA)] == ["incoming_call", "answered", "ended"]
