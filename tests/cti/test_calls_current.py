@@ -202,6 +202,46 @@ def test_a_pickup_names_the_colleague(office: Office, bridge_first: bool) -> Non
     assert call.our_number == "0312340000"
 
 
+def test_a_colleague_picking_up_never_rings_and_the_call_counts_once(office: Office) -> None:
+    """The picker's phone dials in (leg `p`, already naming the caller's leg): no ringing."""
+    office.caller()
+    office.ring("b1", 201)
+    office.leg(
+        "p",
+        "added",
+        direction=A("inbound"),
+        peer_location=A("internal"),
+        calling_number=b"203",
+        called_number=b"pickup_uuid.a",
+        other_uuid=b"a",
+        user_id=203,
+        state=(office.tick(), A("system_operation"), b"pickup"),
+        last_event=A("CHANNEL_CREATE"),
+    )
+    assert office.tracker.phase_of("203") is CallPhase.IDLE
+    assert office.of("203") == []
+    office.answer("p", "a")
+    office.hangup("b1", "send_cancel,PICKED_OFF")
+    assert office.of("203") == [("incoming_call", None), ("answered", None)]
+    assert office.tracker.phase_of("203") is CallPhase.TALKING
+    assert office.of("201") == [("incoming_call", None), ("ended", "picked_up")]
+    assert office.tracker.active_calls == 1  # two legs called in, but it is one call
+
+
+def test_the_queue_letting_go_does_not_decide_where_the_call_went(office: Office) -> None:
+    """A queued call leaves `channel_waiting` before its `channel` record turns to voicemail."""
+    office._send((A("field_spec"), A("channel_waiting"), [A(f) for f in CHANNEL]))
+    office.caller()
+    queued = tuple(office.legs["a"].get(name, UNDEF) for name in CHANNEL)
+    office._send((A("info_event"), A("channel_waiting"), queued, A("added")))
+    office.ring("b1", 202)
+    office.hangup("b1", "send_cancel,NO_ANSWER")
+    office._send((A("info_event"), A("channel_waiting"), queued, A("removed")))
+    assert office.of("202") == [("incoming_call", None)]
+    office.leg("a", state=(office.tick(), A("voicemail"), A("group"), 9, b"sales"))
+    assert office.of("202") == [("incoming_call", None), ("missed", "voicemail")]
+
+
 def test_a_pickup_whose_picker_never_shows_still_ends(office: Office) -> None:
     office.caller()
     office.ring("b1", 201)

@@ -235,8 +235,11 @@ class CallTracker:
         users: set[str] = set()
         for uuid in uuids:
             self._follow(uuid, delta, events, users)
-        for uuid in uuids & self._awaiting.keys():
-            # The ringing ended while we watched; even a resync tells where the caller went.
+        # The ringing ended while we watched; even a resync tells where the caller went. Only
+        # the caller's `channel` record says so: its `channel_waiting` twin leaving the queue
+        # comes first, while the leg is still calling (on its way to voicemail, say).
+        awaited = uuids & self._awaiting.keys() if delta.entity == CHANNEL else set()
+        for uuid in awaited:
             for call, known in self._awaiting.pop(uuid):
                 if known is EndReason.PICKED_UP:
                     events.append(_unanswered(call, known, self._picker(call)))
@@ -254,14 +257,18 @@ class CallTracker:
 
     def _follow(self, uuid: str, delta: Delta, events: list[CallEvent], users: set[str]) -> None:
         channel = self._leg(uuid)
-        if channel is not None and _called_in(channel):
+        partner = None
+        if channel is not None and channel.other_uuid:
+            partner = self._state.channels.get(channel.other_uuid)
+        # A phone that takes over a call (a pickup, an unpark) calls in too, but the call is
+        # the one its caller's leg came in on.
+        if channel is not None and _called_in(channel) and not _took_a_call(channel, partner):
             self._inbound_legs.add(uuid)
         else:
             self._inbound_legs.discard(uuid)
         old = self._calls.get(uuid)
         new = None
         if channel is not None:
-            partner = self._state.channels.get(channel.other_uuid) if channel.other_uuid else None
             new = _read_call(channel, old, _leg_event(channel, delta.event), partner)
         if old is not None:
             self._drop(old)
@@ -466,6 +473,10 @@ def _read_call(
     elif event in _UNHOLD_EVENTS or event in _ANSWER_EVENTS:
         held = False
     taken = _took_a_call(channel, partner)
+    if taken and answered_at is None:
+        # A phone dialling a pickup or a park slot does not ring, nor does its user call
+        # anyone: the call becomes theirs when the PBX connects it.
+        return None
     direction = CallDirection.INCOMING if taken else _direction(channel, state)
     phase = _phase(state, answered_at is not None, held, direction)
     remote_number, remote_name, remote_org = _remote(
