@@ -21,7 +21,9 @@ from custom_components.basix_cti.cti.client import CtiClient, CtiConfig
 from custom_components.basix_cti.cti.models import Message, Snapshot
 from custom_components.basix_cti.cti.protocol import Parser
 
-USERS = 60_000
+# As large as one frame may be: the current generation's 16-field user records, 50,000 of them,
+# stay under the codec's bound on terms per frame (etf.MAX_TERMS, a million).
+USERS = 50_000
 
 
 @contextlib.asynccontextmanager
