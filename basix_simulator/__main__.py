@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default="secret-token")
     parser.add_argument("--connection-limit", type=int, default=2)
     parser.add_argument(
+        "--ignore-commands",
+        action="store_true",
+        help="ignore hangup/park/transfer commands (test a PBX that does not act on them)",
+    )
+    parser.add_argument(
         "--ring", metavar="EXT", action="append", default=[], help="ring EXT at start (repeatable)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every change")
@@ -99,6 +104,7 @@ async def _serve(args: argparse.Namespace) -> None:
         connection_limit=args.connection_limit,
         limit_mode=args.limit_mode,
         replace_mode=args.replace_mode,
+        ignore_commands=args.ignore_commands,
     )
     if args.verbose:
         pbx.subscribe(

@@ -70,10 +70,12 @@ A leg that hangs up carries `hangup_timestamp` and leaves `pbx.channels` after i
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field, replace
 import json
 import logging
 import random
+import re
 import time
 from typing import Any, Literal
 from urllib.parse import quote, quote_plus
@@ -383,6 +385,26 @@ class Call:
     def ended(self) -> bool:
         """True once every leg has hung up."""
         return self.status == "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Originating:
+    """A `call_user` call in its first stage: what to call once the user answers."""
+
+    destination: User | Group | str
+    group: Group | None = None
+
+
+# A destination that names no user or group is dialled out when it looks like a number.
+_PHONE_NUMBER = re.compile(r"\+?[0-9*#]{2,32}")
+
+
+def _api_origination(destination: str, caller: str) -> str:
+    """The `origination` of the legs a `call_user` request made: `*`-separated, form-encoded.
+
+    Its parts are undocumented (protocol.md); the simulator names the request and its user.
+    """
+    return "*".join(quote_plus(part) for part in ("call_user", destination, caller))
 
 
 class Pbx:
@@ -876,6 +898,9 @@ class Pbx:
         self._check(call)
         if not call.pending:
             raise CallStateError(f"call {call.uuid} has no ringing leg")
+        if call.uuid in self.originating:  # call_user: the user answered the first stage
+            self._answer_originated(call)
+            return
         if by is None or all(u is None for u in call.pending.values()):
             leg = next(iter(call.pending))
         else:
@@ -1521,6 +1546,168 @@ class Pbx:
         while str(n) in taken:
             n += 1
         return str(n)
+
+    # ------------------------------------------------------------------ call_user (REST API)
+    # The leg sequence of the Basix API's `call_user` (served by basix_simulator/api.py), kept
+    # apart from the calls above: `answer` hands a call in its first stage over to
+    # `_answer_originated`, and nothing else here knows about it.
+
+    @property
+    def originating(self) -> dict[str, Originating]:
+        """`call_user` calls whose user has not answered yet, by the uuid of the user's leg."""
+        pending: dict[str, Originating] = self.__dict__.setdefault("_originating", {})
+        for uuid in [uuid for uuid in pending if uuid not in self.calls]:
+            del pending[uuid]  # hung up before the user answered
+        return pending
+
+    def destination(self, destination: str) -> User | Group | str:
+        """What `call_user` dials: a user or group (any of their keys), else a phone number.
+
+        Raises KeyError for a text that is neither (the API's `destination_not_found`).
+        """
+        with contextlib.suppress(KeyError):
+            return self.resolve(destination)
+        number = destination.strip()
+        if _PHONE_NUMBER.fullmatch(number):
+            return number
+        raise KeyError(f"no destination {destination!r}")
+
+    def call_user(
+        self, user: str | User, destination: str, *, group: str | Group | None = None
+    ) -> Call:
+        """What `POST /basix/api/call_user` does: ring the user's phone, then the destination.
+
+        First stage: one leg, `direction=outbound` (the PBX places it, as FreeSWITCH's originate
+        does) to the user's phone, `called_number` = the user's extension, `calling_number` /
+        `calling_name` = the destination (what the phone shows), `origination` set. When the user
+        answers (`answer(call)`), the second stage calls the destination from that leg, exactly as
+        an internal or outgoing call of the user would (`docs/calls.md`); `group` (as_group)
+        puts the group on both legs and presents its number. Raises KeyError for an unknown user,
+        group or destination.
+        """
+        u = self.user(user)
+        as_group = self.group(group) if group is not None else None
+        target = self.destination(destination)
+        now = self.clock()
+        if isinstance(target, str):
+            contact = self.contacts.get(target)
+            shown_name, shown_number = (contact.name if contact else None), target
+            end_user = contact.end_user() if contact else NO_END_USER
+        else:
+            shown_name, shown_number, end_user = target.label, target.extension, None
+        origination = _api_origination(
+            destination, as_group.name if as_group is not None else u.name
+        )
+        leg = self._new_leg(
+            direction="outbound",
+            peer_location="internal",
+            calling_name=shown_name,
+            calling_number=shown_number,
+            called_number=u.extension,
+            state=self._calling_state(u, now),
+            target=None,
+            end_user=end_user,
+            origination=origination,
+            user=u,
+            group=as_group,
+            now=now,
+        )
+        call = Call(
+            uuid=leg["uuid"],
+            kind="outgoing" if isinstance(target, str) else "internal",
+            target=None if isinstance(target, str) else target,
+            caller=u,
+        )
+        self._start(call, leg)
+        call.pending[leg["uuid"]] = u.id
+        self.originating[leg["uuid"]] = Originating(target, as_group)
+        return call
+
+    def _answer_originated(self, call: Call) -> None:
+        """The user answered a `call_user` call: now the PBX calls the destination."""
+        spec = self.originating.pop(call.uuid)
+        user = call.caller
+        assert user is not None
+        leg = call.uuid
+        call.pending.clear()
+        now = self.clock()
+        self._set(leg, "CHANNEL_ANSWER", answer_timestamp=now)
+        record = self.channels[leg]
+        group = spec.group
+        shown_name = group.label if group is not None else user.label
+        target = spec.destination
+        if isinstance(target, str):
+            contact = self.contacts.get(target)
+            state: tuple[Any, ...] = (now, Atom("calling"), Atom("ext"), Atom("pstn"), (target,))
+            far = self._new_leg(
+                direction="outbound",
+                peer_location="external",
+                calling_name=shown_name,
+                calling_number=user.did or self.main_number,
+                called_number=target,
+                state=state,
+                target=(
+                    Atom("pstn"),
+                    contact.id if contact else None,
+                    contact.name if contact else None,
+                    target,
+                ),
+                end_user=record["end_user"],
+                origination=record["origination"],
+                group=group,
+                other_uuid=leg,
+                now=now,
+            )
+            far["other_info"] = self._describe(record)
+            self._add_leg(call, far)
+            call.pending[far["uuid"]] = None
+            self._set(
+                leg,
+                "STATE_CHANGE",
+                state=state,
+                other_uuid=far["uuid"],
+                other_info=self._describe(far),
+            )
+            return
+        users = (
+            [target]
+            if isinstance(target, User)
+            else [self.users[m] for m in target.members if m in self.users]
+        )
+        placed: list[str] = []
+        for callee in users:
+            b = self._new_leg(
+                direction="outbound",
+                peer_location="internal",
+                calling_name=shown_name,
+                calling_number=group.extension if group is not None else user.extension,
+                called_number=callee.extension,
+                state=self._calling_state(callee, now),
+                target=(
+                    Atom("user" if isinstance(target, User) else "group"),
+                    target.id,
+                    target.label,
+                    target.extension,
+                ),
+                end_user=None,
+                origination=record["origination"],
+                user=callee,
+                group=target if isinstance(target, Group) else group,
+                other_uuid=leg,
+                now=now,
+            )
+            b["other_info"] = self._describe(record)
+            self._add_leg(call, b)
+            call.pending[b["uuid"]] = callee.id
+            placed.append(b["uuid"])
+        single = placed[0] if len(placed) == 1 else None
+        self._set(
+            leg,
+            "STATE_CHANGE",
+            state=self._calling_state(target, now),
+            other_uuid=single,
+            other_info=self._describe(self.channels[single]) if single else None,
+        )
 
 
 _FAMILY = [

@@ -32,7 +32,11 @@ or gives up), `voicemail?to=EXT[&message=false]`, `busy?to=EXT`, `timeout?to=EXT
 answers in time), `max_duration?to=EXT`, `hold?to=EXT`, `unhold?to=EXT`,
 `transfer?to=EXT&target=EXT2`, `park?to=EXT[&slot=N]`, `unpark?to=EXT&slot=N` (take a parked
 call back), `call_pickup?to=EXT[&ringing=EXT2]` (EXT picks up the call ringing EXT2, default the
-first call ringing someone else), `mwi?to=EXT&new=N[&old=M]` (also a group), `GET /simulator/state`.
+first call ringing someone else), `mwi?to=EXT&new=N[&old=M]` (also a group), `GET /simulator/state`,
+`POST /simulator/commands?ignore=true|false` (the PBX ignores WebSocket commands, or not).
+
+Talking back: `POST /basix/api/call_user` (`api.py`) and the JSON text commands `hangup`,
+`park`, `transfer` on the WebSocket (`commands.py`; `ignore_commands=True` drops them all).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ from typing import Any, Literal, Self
 
 from aiohttp import WSMsgType, web
 
+from .api import CallUserApi
+from .commands import CommandHandler
 from .frames import FrameBuilder, MwiFormat, NameForm, encode_frame
 from .pbx import Call, CallStateError, Group, Pbx, Record
 from .wire import AtomMode
@@ -225,6 +231,7 @@ class SimulatorServer:
         replace_mode: Literal["message", "close"] = "message",
         greeting: str | None = None,
         close_timeout: float = 2.0,
+        ignore_commands: bool = False,
     ) -> None:
         """Configure the server; `greeting` (if given) is sent as a `system_msg` first.
 
@@ -274,6 +281,9 @@ class SimulatorServer:
         self._unsubscribe: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
+        # Talking back (basix_simulator/api.py, commands.py): REST call_user, WebSocket commands.
+        self.api = CallUserApi(self)
+        self.commands = CommandHandler(pbx, ignore=ignore_commands)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -283,6 +293,8 @@ class SimulatorServer:
             raise RuntimeError("simulator already started")
         app = web.Application()
         app.router.add_get(WS_PATH, self._handle_ws)
+        self.api.add_routes(app)
+        app.router.add_post("/simulator/commands", self._handle_commands)
         app.router.add_post("/simulator/{action}", self._handle_control)
         app.router.add_get("/simulator/state", self._handle_state)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -593,7 +605,10 @@ class SimulatorServer:
                 continue
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
-            # Text, binary and pong frames from clients are ignored, as a real PBX would.
+            if msg.type is WSMsgType.TEXT:
+                self.commands.handle(msg.data)
+                continue
+            # Binary and pong frames from clients are ignored, as a real PBX would.
 
     async def _write(self, conn: Connection) -> None:
         ws = conn.ws
@@ -675,6 +690,14 @@ class SimulatorServer:
                 "group_mwi": {gid: list(c) for gid, c in self.pbx.group_mwi.items()},
                 "parked": dict(self.pbx.parked_slots),
             }
+        )
+
+    async def _handle_commands(self, request: web.Request) -> web.Response:
+        """`POST /simulator/commands?ignore=true|false`: have the PBX ignore commands, or not."""
+        if "ignore" in request.query:
+            self.commands.ignore = _truthy(request.query["ignore"])
+        return web.json_response(
+            {"ignore": self.commands.ignore, "received": len(self.commands.received)}
         )
 
     async def _handle_control(self, request: web.Request) -> web.Response:
