@@ -41,13 +41,16 @@ import aiohttp
 from yarl import URL
 
 from . import etf
+from .commands import Command
 from .errors import (
     AuthenticationError,
     CannotConnectError,
+    CommandNotConfirmedError,
     ConnectionLimitError,
     ConnectionTakenOverError,
     ConnectTimeoutError,
     CtiError,
+    NotConnectedError,
     PossibleAuthenticationError,
     ProtocolError,
 )
@@ -92,6 +95,12 @@ DELIVERY_BATCH = 200
 _NOTICE_EXPLAINS_CLOSE = 10.0
 # How long `check_connection(users=True)` waits after the first snapshot for the user list.
 USER_SNAPSHOT_WAIT = 3.0
+# How long a command may take to show in the PBX's channel events: a hang-up or a park is one
+# event away, a transfer's new leg two; a PBX that acts does so well within this.
+COMMAND_CONFIRM_TIMEOUT = 5.0
+# What of the server's text answers to a command a log line repeats.
+_REPLY_LOG_CHARS = 200
+_REPLIES_KEPT = 5
 
 # How the server may word a refused token or a full limit, in a close reason or a system_msg.
 # Matched case-insensitively as substrings; the server's wording is unknown, so this is data.
@@ -659,6 +668,8 @@ class CtiClient:
         self._task: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
         self._crashes_logged: set[str] = set()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._commands: list[_PendingCommand] = []
 
     def __repr__(self) -> str:
         """Where the client connects (redacted) and whether it is connected."""
@@ -882,6 +893,7 @@ class CtiClient:
         started = loop.time()
         # Each connection starts with its own field_specs and snapshots.
         self._parser.reset()
+        self._ws = ws
         _LOGGER.debug("WebSocket to %s open", config.redacted_url())
         seen = _Seen()
         close_code: int | None = None
@@ -905,6 +917,8 @@ class CtiClient:
                         if settle is not None:
                             settle.cancel()
                         settle = loop.call_later(SYNC_SETTLE, settled)
+                elif msg.type is aiohttp.WSMsgType.TEXT and self._note_reply(msg.data):
+                    self.stats.frames += 1
                 elif msg.type is aiohttp.WSMsgType.TEXT:
                     self.stats.frames += 1
                     self._reporter.report(
@@ -923,6 +937,7 @@ class CtiClient:
         finally:
             if settle is not None:
                 settle.cancel()
+            self._ws = None
             await ws.close()
         if close_code is None:
             close_code = ws.close_code
@@ -1010,10 +1025,90 @@ class CtiClient:
                 self._on_message(message)
             except Exception:
                 _LOGGER.exception("Error in the message callback of %s", self._config.host)
+            if self._commands:
+                self._confirm_commands(message)
             in_sync |= sync.note(message, self._parser.field_specs)
             if not index % DELIVERY_BATCH:
                 await asyncio.sleep(0)
         return in_sync
+
+    async def send_command(
+        self,
+        command: Command,
+        *,
+        confirm_within: float = COMMAND_CONFIRM_TIMEOUT,
+    ) -> None:
+        """Send `command` on the live connection; return once the PBX's events show it done.
+
+        Raises `NotConnectedError` when there is no connection to send it on (or it breaks while
+        sending), and `CommandNotConfirmedError` when no channel event shows the command carried
+        out within `confirm_within` seconds (the PBX ignored or refused it; a log line, once per
+        interval, says what was sent and what came back). The owner's `on_message` has seen the
+        confirming message by the time this returns.
+        """
+        ws = self._ws
+        host = self._config.host
+        if ws is None or ws.closed or not self._connected:
+            raise NotConnectedError(
+                f"Not connected to the PBX at {host} right now: the command was not sent"
+            )
+        pending = _PendingCommand(command, asyncio.get_running_loop().create_future())
+        self._commands.append(pending)
+        try:
+            try:
+                await ws.send_str(command.text())
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as err:
+                raise NotConnectedError(
+                    f"The connection to the PBX at {host} broke while sending the command "
+                    f"({type(err).__name__})"
+                ) from None
+            _LOGGER.debug("Sent %s to %s", command.describe(), host)
+            try:
+                async with asyncio.timeout(confirm_within):
+                    await pending.done
+            except TimeoutError:
+                self._command_not_confirmed(pending, confirm_within)
+                raise CommandNotConfirmedError(
+                    f"The PBX at {host} did not act on the {command.name.value} command: no "
+                    f"channel event showed it done within {confirm_within:g} s",
+                    command=command.name.value,
+                    seconds=confirm_within,
+                ) from None
+        finally:
+            self._commands.remove(pending)
+
+    def _confirm_commands(self, message: Message) -> None:
+        for pending in self._commands:
+            command = pending.command
+            if pending.done.done():
+                continue
+            if command.confirmed_by(message):
+                pending.done.set_result(None)
+            elif (uuid := _channel_uuid(message)) and uuid in command.related:
+                pending.events.append(getattr(message, "event", None) or "change")
+
+    def _note_reply(self, text: str) -> bool:
+        """Keep a text frame as an answer to the commands waiting; False when none waits."""
+        if not self._commands:
+            return False
+        for pending in self._commands:
+            if len(pending.replies) < _REPLIES_KEPT:
+                reply = pending.command.scrub(self._config.redact(text))
+                pending.replies.append(reply[:_REPLY_LOG_CHARS])
+        return True
+
+    def _command_not_confirmed(self, pending: _PendingCommand, seconds: float) -> None:
+        replies = "; ".join(repr(reply) for reply in pending.replies) or "no text answer"
+        events = ", ".join(pending.events) or "none"
+        self._reporter.report(
+            f"command_{pending.command.name.value}",
+            "The PBX at %s did not act on %s within %g s (answers: %s; events of the call: %s)",
+            self._config.host,
+            pending.command.describe(),
+            seconds,
+            replies,
+            events,
+        )
 
     def _announce_connected(self) -> None:
         # Announced once the connection is in sync (sync.py), not at the upgrade nor at the
@@ -1044,6 +1139,21 @@ class CtiClient:
         )
         # The bytes themselves only at DEBUG: a WARNING must stay one readable line.
         _LOGGER.debug("Undecodable frame, first 64 bytes: %s", data[:64].hex())
+
+
+@dataclass(slots=True)
+class _PendingCommand:
+    """A command sent and not yet seen done, with what the server said meanwhile."""
+
+    command: Command
+    done: asyncio.Future[None]
+    replies: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+def _channel_uuid(message: Message) -> str | None:
+    item = getattr(message, "item", None)
+    return getattr(item, "uuid", None) if item is not None else None
 
 
 async def check_connection(

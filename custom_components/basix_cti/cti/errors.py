@@ -84,3 +84,51 @@ class ConnectTimeoutError(CannotConnectError):
 
 class ProtocolError(CtiError):
     """The server answered, but not as a Basix ws_cti endpoint does."""
+
+
+class NotConnectedError(CannotConnectError):
+    """A command needs the live connection, and it is down right now (reconnecting)."""
+
+
+class CallRejectedError(CtiError):
+    """The Basix API answered a `call_user` request with a failure.
+
+    `result_code` is the answer's non-zero `result_code` (None when the answer had none),
+    `error_id` its `error.id` (e.g. `authentication_required`), kept as the PBX sent it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_id: str | None = None,
+        result_code: int | str | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Keep the message and the answer's machine-readable parts."""
+        super().__init__(message, status=status)
+        self.error_id = error_id
+        self.result_code = result_code
+
+
+class UnknownDestinationError(CallRejectedError):
+    """The PBX could not place a call to the destination: no such number, extension or user."""
+
+
+class NoSuchUserError(CallRejectedError):
+    """The PBX knows no user (or group) by the name, id or e-mail address the call named."""
+
+
+class CommandNotConfirmedError(CtiError):
+    """A command was sent on the WebSocket, but the PBX's channel events never showed it done.
+
+    Whether the PBX accepts commands from an API-token connection is not documented; its own
+    channel events are the only proof that one worked. `command` names it (`hangup`, `park`,
+    `transfer`), `seconds` is how long it was waited for.
+    """
+
+    def __init__(self, message: str, *, command: str, seconds: float) -> None:
+        """Keep the message, the command's name and the time waited."""
+        super().__init__(message)
+        self.command = command
+        self.seconds = seconds
