@@ -13,15 +13,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .api import CallResult, call_user
     from .calls import CallEvent, CallPhase, CallTracker
     from .client import CtiClient, CtiConfig, CtiStats, Scope, ScopeKind, check_connection
+    from .commands import Command, CommandName
     from .errors import (
         AuthenticationError,
+        CallRejectedError,
         CannotConnectError,
+        CommandNotConfirmedError,
         ConnectionLimitError,
         ConnectTimeoutError,
         CtiError,
+        NoSuchUserError,
+        NotConnectedError,
         ProtocolError,
+        UnknownDestinationError,
     )
     from .etf import decode, encode
     from .models import (
@@ -78,17 +85,24 @@ _EXPORTS: dict[str, str] = {
     "ProblemReporter": "problems",
     **dict.fromkeys(("Delta", "PbxState"), "store"),
     **dict.fromkeys(("CallEvent", "CallPhase", "CallTracker"), "calls"),
+    **dict.fromkeys(("CallResult", "call_user"), "api"),
+    **dict.fromkeys(("Command", "CommandName"), "commands"),
     **dict.fromkeys(
         ("CtiClient", "CtiConfig", "CtiStats", "Scope", "ScopeKind", "check_connection"), "client"
     ),
     **dict.fromkeys(
         (
             "AuthenticationError",
+            "CallRejectedError",
             "CannotConnectError",
+            "CommandNotConfirmedError",
             "ConnectTimeoutError",
             "ConnectionLimitError",
             "CtiError",
+            "NoSuchUserError",
+            "NotConnectedError",
             "ProtocolError",
+            "UnknownDestinationError",
         ),
         "errors",
     ),
@@ -100,11 +114,16 @@ __all__ = [
     "BitBinary",
     "CallEvent",
     "CallPhase",
+    "CallRejectedError",
+    "CallResult",
     "CallTracker",
     "CannotConnectError",
     "Change",
     "Channel",
     "ChannelState",
+    "Command",
+    "CommandName",
+    "CommandNotConfirmedError",
     "ConnectTimeoutError",
     "ConnectionLimitError",
     "CtiClient",
@@ -120,6 +139,8 @@ __all__ = [
     "Item",
     "Message",
     "Mwi",
+    "NoSuchUserError",
+    "NotConnectedError",
     "Notice",
     "OtherInfo",
     "Parser",
@@ -132,8 +153,10 @@ __all__ = [
     "ScopeKind",
     "Snapshot",
     "Target",
+    "UnknownDestinationError",
     "UnknownMessage",
     "User",
+    "call_user",
     "check_connection",
     "decode",
     "encode",
