@@ -253,7 +253,9 @@ async def follower(
     server: SimulatorServer, session: aiohttp.ClientSession
 ) -> AsyncIterator[Follower]:
     made = Follower(session, config(server.url))
-    await made.wait(lambda: made.client.connected and "mwi" in made.state.field_specs)
+    await made.wait(
+        lambda: any(isinstance(m, Snapshot) and m.entity == "channel" for m in made.messages)
+    )
     yield made
     await made.stop()
 
