@@ -287,10 +287,10 @@ def _group_name(
 
 
 def _group_by_key(groups: Mapping[str, Group], key: str | None) -> Group | None:
-    # A group's device is keyed by its id, possibly with a `group` prefix (see entity.py).
+    # A group's device is keyed `group:<id>` (a colon no user id has); a bare id is taken too.
     if key is None:
         return None
-    for candidate in (key, key.removeprefix("group_"), key.removeprefix("group:")):
+    for candidate in (key.removeprefix("group:"), key):
         if (group := groups.get(candidate)) is not None:
             return group
     return None
