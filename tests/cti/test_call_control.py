@@ -312,7 +312,9 @@ async def test_an_ignored_command_is_not_confirmed(
 ) -> None:
     server.commands.ignore = True
     _, leg = await _talking(server.pbx, follower)
-    server.pbx.hold(next(iter(server.pbx.calls.values())))  # an unrelated change of the call
+    call = next(iter(server.pbx.calls.values()))
+    # While the command waits, the call changes, but not as the command asked.
+    asyncio.get_running_loop().call_later(0.1, server.pbx.hold, call)
     started = time.monotonic()
     with pytest.raises(CommandNotConfirmedError, match="did not act on the transfer") as raised:
         await follower.client.send_command(Command.transfer(leg, "0312345678"), confirm_within=0.3)
@@ -323,6 +325,7 @@ async def test_an_ignored_command_is_not_confirmed(
     text = line.getMessage()
     assert '"cmd":"transfer"' in text
     assert "no text answer" in text
+    assert "events of the call: CHANNEL_HOLD" in text
     assert "0312345678" not in text  # the destination is a number: never in a log
     # A second failure of the same kind is counted, not logged again.
     with pytest.raises(CommandNotConfirmedError):

@@ -1085,7 +1085,11 @@ class CtiClient:
             if command.confirmed_by(message):
                 pending.done.set_result(None)
             elif (uuid := _channel_uuid(message)) and uuid in command.related:
-                pending.events.append(getattr(message, "event", None) or "change")
+                # The channel's own last_event says more than the current generation's
+                # added/updated/removed.
+                item = getattr(message, "item", None)
+                said = getattr(item, "last_event", None) or getattr(message, "event", None)
+                pending.events.append(str(said or "change"))
 
     def _note_reply(self, text: str) -> bool:
         """Keep a text frame as an answer to the commands waiting; False when none waits."""
