@@ -59,6 +59,16 @@ when the PBX did):
   shared (as in Brastel's web phone). `pickup(slot, by)` (a park retrieve): the picker's leg
   `[added] CHANNEL_CREATE` + `CHANNEL_ANSWER`, `channel_waiting` `[removed]`, both legs
   `CHANNEL_BRIDGE`.
+- `call_user(user, destination)` (the REST API): the user's leg `[added] CHANNEL_CREATE`
+  (outbound: the PBX places it, `origination` set, `calling_number` the destination, state
+  `calling` the user); `answer(call)` on it: `CHANNEL_ANSWER`, then the destination's legs
+  `[added] CHANNEL_CREATE` (as an internal or outgoing call's B-legs, `other_uuid` = the user's
+  leg, same `origination`) and the user's leg `STATE_CHANGE` (state `calling` the destination);
+  from there on as the user's internal or outgoing call. In the first stage the PBX is the caller:
+  the user declines `recv_refuse,CALL_REJECTED` (`hangup`), is busy `recv_refuse,USER_BUSY`,
+  does not answer `send_cancel,NO_ANSWER`; the PBX giving up (`caller_hangs_up`) is
+  `send_cancel,ORIGINATOR_CANCEL`. Once the user answered, the user hanging up while the
+  destination rings is `recv_bye,NORMAL_CLEARING` on the user's leg.
 - users, groups: `add_user` emits `user` and `terminal` `[added]`; `add_group` the `group` and
   one `group_member` per member `[added]`; `update_user` / `set_mwi` a `[updated]` record;
   `remove_user` hangs the user's calls up (`send_bye` / `send_cancel`, `NORMAL_CLEARING`), then
@@ -1174,6 +1184,10 @@ class Pbx:
     def caller_hangs_up(self, call: Call) -> None:
         """The calling side hangs up (while ringing: it gives up, a missed call): its leg first."""
         self._check(call)
+        if call.uuid in self.originating:
+            # call_user's first stage: the calling side is the PBX, which cancels the user's leg.
+            self._end(call, by=[])
+            return
         first = call.uuid if call.uuid in self.channels else self._party_leg(call)
         self._end(call, by=[first] if first else [])
 
@@ -1254,6 +1268,10 @@ class Pbx:
             record = self.channels[leg]
             if record["answer_timestamp"] is not None:
                 side, why = SEND_BYE, cause or "NORMAL_CLEARING"
+                if record["origination"] and call.status == "ringing" and initiator_cause:
+                    # call_user's user, answered, waiting for the destination: its refusal ends
+                    # the user's leg with the destination's cause (busy, declined).
+                    why = cause or initiator_cause
             else:
                 side = SEND_REFUSE if record["direction"] == "inbound" else SEND_CANCEL
                 why = cause or (
@@ -1279,6 +1297,9 @@ class Pbx:
         """Return the leg of the party that is not a rung user: the caller, or the network."""
         if call.anchor is not None:
             return call.anchor
+        if call.uuid in self.originating:
+            # call_user's first stage: the PBX itself calls, its only leg rings the user.
+            return None
         if call.kind == "outgoing":
             return next((leg for leg, u in call.pending.items() if u is None), None)
         return call.uuid

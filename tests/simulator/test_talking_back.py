@@ -106,6 +106,84 @@ async def test_call_user_to_a_number_as_a_group(simulator: SimulatorServer, sim_
     assert call.answered_by == "1001"
 
 
+def _dispositions(pbx: Pbx, call: Any) -> dict[str, str]:
+    """The dispositions of a call's legs, by whose leg it was: the user, or the destination."""
+    return {
+        "user" if leg == call.uuid else "destination": disposition
+        for leg, disposition in call.dispositions.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("destination", "ending", "expected"),
+    [
+        # The first stage: the PBX calls the user, no destination leg yet.
+        ("202", "hangup", {"user": "recv_refuse,CALL_REJECTED"}),
+        ("202", "busy", {"user": "recv_refuse,USER_BUSY"}),
+        ("202", "ring_timeout", {"user": "send_cancel,NO_ANSWER"}),
+        ("202", "caller_hangs_up", {"user": "send_cancel,ORIGINATOR_CANCEL"}),
+        ("0312345678", "hangup", {"user": "recv_refuse,CALL_REJECTED"}),
+    ],
+)
+def test_call_user_first_stage_endings(
+    sim_pbx: Pbx, destination: str, ending: str, expected: dict[str, str]
+) -> None:
+    call = sim_pbx.call_user("201", destination)
+    getattr(sim_pbx, ending)(call)
+    assert _dispositions(sim_pbx, call) == expected
+    assert not sim_pbx.channels
+    assert not sim_pbx.originating
+
+
+@pytest.mark.parametrize(
+    ("destination", "ending", "expected"),
+    [
+        # The user answered; the destination rings.
+        (
+            "202",
+            "caller_hangs_up",
+            {"user": "recv_bye,NORMAL_CLEARING", "destination": "send_cancel,ORIGINATOR_CANCEL"},
+        ),
+        (
+            "0312345678",
+            "hangup",
+            {"user": "recv_bye,NORMAL_CLEARING", "destination": "send_cancel,ORIGINATOR_CANCEL"},
+        ),
+        (
+            "202",
+            "busy",
+            {"user": "send_bye,USER_BUSY", "destination": "recv_refuse,USER_BUSY"},
+        ),
+        (
+            "202",
+            "hangup",
+            {"user": "send_bye,CALL_REJECTED", "destination": "recv_refuse,CALL_REJECTED"},
+        ),
+        (
+            "0312345678",
+            "ring_timeout",
+            {"user": "send_bye,NO_ANSWER", "destination": "send_cancel,NO_ANSWER"},
+        ),
+        # Both answered: as any call.
+        (
+            "talking",
+            "far_end_hangs_up",
+            {"user": "send_bye,NORMAL_CLEARING", "destination": "recv_bye,NORMAL_CLEARING"},
+        ),
+    ],
+)
+def test_call_user_second_stage_endings(
+    sim_pbx: Pbx, destination: str, ending: str, expected: dict[str, str]
+) -> None:
+    call = sim_pbx.call_user("201", "0312345678" if destination == "talking" else destination)
+    sim_pbx.answer(call, by="201")
+    if destination == "talking":
+        sim_pbx.answer(call)
+    getattr(sim_pbx, ending)(call)
+    assert _dispositions(sim_pbx, call) == expected
+    assert not sim_pbx.channels
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "error_id"),
     [
