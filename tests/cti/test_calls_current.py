@@ -6,6 +6,7 @@ the 2023 README's channel fields) and through Parser -> PbxState -> CallTracker.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 import logging
 from typing import Any
 
@@ -332,3 +333,82 @@ def test_an_outgoing_call_nobody_answered(
     office.hangup("o", disposition)
     assert office.of("201") == [("outgoing_call", None), ("ended", reason)]
     assert office.last("201").call.direction is CallDirection.OUTGOING
+
+
+def _call_user_leg(office: Office, **values: Any) -> None:
+    """The leg a Basix API `call_user` request rings user 201 on, to call `values`' number."""
+    office.leg(
+        "u",
+        "added",
+        direction=A("outbound"),
+        peer_location=A("internal"),
+        calling_name="鈴木 花子".encode(),
+        called_number=b"201",
+        user_id=201,
+        origination=b"call_user*202*sato.taro",
+        state=(office.tick(), A("calling"), A("int"), A("user"), (201,)),
+        last_event=A("CHANNEL_CREATE"),
+        **values,
+    )
+
+
+def test_a_call_user_call_is_the_users_call_out_though_their_phone_rings(office: Office) -> None:
+    """The PBX rings 201 to call 202: for 201 a call out to 202, answered when 202 answers."""
+    _call_user_leg(office, calling_number=b"202")
+    assert office.of("201") == [("outgoing_call", None)]
+    [call] = office.tracker.calls_of("201")
+    assert (call.direction, call.phase) == (CallDirection.OUTGOING, CallPhase.DIALING)
+    assert (call.remote_number, call.remote_name, call.called_number) == ("202", "鈴木 花子", "202")
+    # 201 picks up: the PBX only starts to dial, nobody answered 201's call yet.
+    office.leg("u", answer_timestamp=office.tick(), last_event=A("CHANNEL_ANSWER"))
+    office.leg(
+        "d",
+        "added",
+        direction=A("outbound"),
+        peer_location=A("internal"),
+        calling_number=b"201",
+        called_number=b"202",
+        other_uuid=b"u",
+        user_id=202,
+        origination=b"call_user*202*sato.taro",
+        state=(office.tick(), A("calling"), A("int"), A("user"), (202,)),
+        last_event=A("CHANNEL_CREATE"),
+    )
+    office.leg("u", other_uuid=b"d", last_event=A("STATE_CHANGE"))
+    assert office.tracker.phase_of("201") is CallPhase.DIALING
+    assert office.of("201") == [("outgoing_call", None)]
+    # 202's phone rings with a call from 201, as for any internal call.
+    assert office.of("202") == [("incoming_call", None)]
+    [theirs] = office.tracker.calls_of("202")
+    assert (theirs.direction, theirs.remote_number) == (CallDirection.INCOMING, "201")
+    assert office.tracker.active_calls == 1  # no leg called in, still one call
+
+    bridged_at = office.clock + 1_000_000  # the next tick: the bridge's
+    office.answer("d", "u")
+    assert office.of("201") == [("outgoing_call", None), ("answered", None)]
+    assert office.tracker.phase_of("201") is CallPhase.TALKING
+    office.hangup("d", "recv_bye,NORMAL_CLEARING")
+    office.hangup("u", "send_bye,NORMAL_CLEARING")
+    ended = office.last("201")
+    assert ended.type is CallEventType.ENDED
+    # From 202's answer, not from 201 picking up.
+    assert ended.call.answered_at == datetime.fromtimestamp(bridged_at / 1_000_000, UTC)
+    assert ended.call.channel.hungup_at is not None
+    assert ended.duration == (ended.call.channel.hungup_at - ended.call.answered_at).total_seconds()
+    assert office.tracker.active_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("disposition", "reason"),
+    [
+        ("recv_refuse,CALL_REJECTED", "refused"),
+        ("send_cancel,NO_ANSWER", "no_answer"),
+        ("send_cancel,ORIGINATOR_CANCEL", "caller_hung_up"),
+    ],
+)
+def test_a_call_user_call_the_user_never_took_is_not_missed(
+    office: Office, disposition: str, reason: str
+) -> None:
+    _call_user_leg(office, calling_number=b"0312345678")
+    office.hangup("u", disposition)
+    assert office.of("201") == [("outgoing_call", None), ("ended", reason)]

@@ -65,7 +65,7 @@ async def test_readme_button_and_script(
     assert simulator.api.requests == [
         {"destination": tap["data"]["destination"], "user_id": "1001"}
     ]
-    await wait_for(hass, lambda: _state(hass, "1001") == "ringing")
+    await wait_for(hass, lambda: _state(hass, "1001") == "dialing")
     pbx.hangup(pbx.calls_of("201")[0])
     await wait_for(hass, lambda: _state(hass, "1001") == "idle")
 

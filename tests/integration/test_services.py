@@ -94,19 +94,23 @@ async def test_call_rings_the_extension_then_the_destination(
     )
     [uuid] = response["uuids"]
     assert simulator.api.requests == [{"destination": "202", "user_id": YAMADA}]
-    # 201's phone rings first; 202 hears nothing yet.
-    await until(hass, YAMADA, "ringing")
+    # 201's phone rings first, to place 201's call to 202 (dialing, not an incoming call from
+    # 202); 202 hears nothing yet.
+    await until(hass, YAMADA, "dialing")
     assert call_state(hass, SUZUKI) == "idle"
     state = hass.states.get(entity_id(hass, "sensor", "call_state", YAMADA))
     assert state is not None
-    assert state.attributes["calls"][0]["channel_uuid"] == uuid
+    [placed] = state.attributes["calls"]
+    assert placed["channel_uuid"] == uuid
+    assert (placed["direction"], placed["remote_number"]) == ("outgoing", "202")
 
     [call] = pbx.calls_of("201")
     pbx.answer(call, by="201")
     await until(hass, SUZUKI, "ringing")
-    assert call_state(hass, YAMADA) == "talking"
+    assert call_state(hass, YAMADA) == "dialing"  # until 202 answers
     pbx.answer(call, by="202")
     await until(hass, SUZUKI, "talking")
+    assert call_state(hass, YAMADA) == "talking"
     pbx.hangup(call)
     await until(hass, YAMADA, "idle")
 
@@ -130,7 +134,7 @@ async def test_call_as_a_group_without_a_response(
     assert simulator.api.requests == [
         {"destination": "0312345678", "user_id": YAMADA, "group_name": group.name}
     ]
-    await until(hass, YAMADA, "ringing")
+    await until(hass, YAMADA, "dialing")
 
 
 async def test_call_refused_token_starts_reauth(

@@ -21,6 +21,7 @@ from .terms import as_text
 _HOLD_EVENTS = frozenset({"CHANNEL_HOLD"})
 _UNHOLD_EVENTS = frozenset({"CHANNEL_UNHOLD"})
 _ANSWER_EVENTS = frozenset({"CHANNEL_ANSWER", "CHANNEL_BRIDGE"})
+_BRIDGE_EVENTS = frozenset({"CHANNEL_BRIDGE"})
 # The channel tables whose legs are calls of users.
 _CALL_ENTITIES = frozenset({CHANNEL, PARKED_CHANNEL, CHANNEL_WAITING})
 # The current generation's element event names: they say nothing of what happened to a leg.
@@ -260,16 +261,20 @@ class CallTracker:
         partner = None
         if channel is not None and channel.other_uuid:
             partner = self._state.channels.get(channel.other_uuid)
+        old = self._calls.get(uuid)
+        placed = channel is not None and _placed_for_api(channel, old, partner)
         # A phone that takes over a call (a pickup, an unpark) calls in too, but the call is
-        # the one its caller's leg came in on.
-        if channel is not None and _called_in(channel) and not _took_a_call(channel, partner):
+        # the one its caller's leg came in on. A call_user call comes in on no leg: the PBX
+        # placed the user's first.
+        if channel is not None and (
+            placed or (_called_in(channel) and not _took_a_call(channel, partner))
+        ):
             self._inbound_legs.add(uuid)
         else:
             self._inbound_legs.discard(uuid)
-        old = self._calls.get(uuid)
         new = None
         if channel is not None:
-            new = _read_call(channel, old, _leg_event(channel, delta.event), partner)
+            new = _read_call(channel, old, _leg_event(channel, delta.event), partner, placed=placed)
         if old is not None:
             self._drop(old)
         if new is not None:
@@ -451,19 +456,28 @@ def _transitions(old: Call | None, new: Call) -> Iterable[CallEvent]:
 
 
 def _read_call(
-    channel: Channel, old: Call | None, event: str | None, partner: Channel | None = None
+    channel: Channel,
+    old: Call | None,
+    event: str | None,
+    partner: Channel | None = None,
+    *,
+    placed: bool = False,
 ) -> Call | None:
     """Read one leg as a call of its user, or None when it belongs to no user.
 
-    `partner` is the leg this one is bridged to (its `other_uuid`), when the store has it.
+    `partner` is the leg this one is bridged to (its `other_uuid`), when the store has it;
+    `placed` says the leg is the one a `call_user` request rang the user on (`_placed_for_api`).
     """
     user_id = _owner(channel)
     if user_id is None:
         return None
     same_leg = old is not None and old.user_id == user_id
     state = channel.state.name if channel.state else None
-    answered_at = channel.answered_at
-    if answered_at is None and (state == "bridged" or (event and event in _ANSWER_EVENTS)):
+    # A call_user call is answered when the destination is: the user picking up their phone
+    # only lets the PBX dial.
+    answered_at = None if placed else channel.answered_at
+    answer_events = _BRIDGE_EVENTS if placed else _ANSWER_EVENTS
+    if answered_at is None and (state == "bridged" or (event and event in answer_events)):
         answered_at = (old.answered_at if same_leg and old else None) or _event_time(channel)
     if answered_at is None and same_leg and old is not None:
         answered_at = old.answered_at
@@ -477,10 +491,15 @@ def _read_call(
         # A phone dialling a pickup or a park slot does not ring, nor does its user call
         # anyone: the call becomes theirs when the PBX connects it.
         return None
-    direction = CallDirection.INCOMING if taken else _direction(channel, state)
+    if placed:
+        direction: CallDirection | None = CallDirection.OUTGOING
+    else:
+        direction = CallDirection.INCOMING if taken else _direction(channel, state)
     phase = _phase(state, answered_at is not None, held, direction)
     remote_number, remote_name, remote_org = _remote(
-        partner if taken and partner else channel, direction
+        partner if taken and partner else channel,
+        # The PBX shows the destination to the user's phone as its caller.
+        CallDirection.INCOMING if placed else direction,
     )
     if direction is CallDirection.OUTGOING:
         caller_number, caller_name = None, channel.user_name
@@ -533,6 +552,28 @@ def _took_a_call(channel: Channel, partner: Channel | None) -> bool:
         return False
     mine, theirs = channel.offered_at, partner.offered_at
     return mine is not None and theirs is not None and mine > theirs
+
+
+def _placed_for_api(channel: Channel, old: Call | None, partner: Channel | None) -> bool:
+    """Whether a leg is the one a Basix API `call_user` request rang its user's phone on.
+
+    The PBX places it (outbound, `origination` set, no leg before it) and, once the user
+    answers, calls the destination from it: for the user a call out, though their phone rang
+    first. The destination's legs carry the same `origination` but name the user's leg, placed
+    before theirs, in `other_uuid` (docs/calls.md, "Calls made through the API").
+    """
+    if not channel.origination or channel.direction != "outbound" or channel.user_id is None:
+        return False
+    if old is not None:  # a leg's reading does not turn round mid-call
+        return old.direction is CallDirection.OUTGOING
+    if not channel.other_uuid:
+        return True
+    if partner is None:
+        return False  # first seen mid-call, its first leg unknown: read as the PBX offers it
+    mine, theirs = channel.offered_at, partner.offered_at
+    return partner.direction != "outbound" or (
+        mine is not None and theirs is not None and theirs > mine
+    )
 
 
 def _owner(channel: Channel) -> str | None:
