@@ -222,10 +222,9 @@ def _our_device(hass: HomeAssistant, device_id: str) -> tuple[BasixCoordinator, 
             translation_key="unknown_device",
             translation_placeholders={"device_id": device_id},
         )
-    for entry_id in device.config_entries:
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN:
-            continue
+    # A device belongs to one config entry (`config_entries` is deprecated for 2027.10).
+    entry = hass.config_entries.async_get_entry(device.config_entry_id)
+    if entry is not None and entry.domain == DOMAIN:
         if entry.state is not ConfigEntryState.LOADED:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
