@@ -66,4 +66,10 @@ async def async_remove_config_entry_device(
         return False
     if entry.state is not ConfigEntryState.LOADED:
         return True
-    return entry.runtime_data.async_release_device(device)
+    coordinator = entry.runtime_data
+    if any(
+        coordinator.device_identifier(group.key) in device.identifiers
+        for group in coordinator.groups.values()
+    ):
+        return False  # a group the PBX reports
+    return coordinator.async_release_device(device)

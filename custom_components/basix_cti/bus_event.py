@@ -30,8 +30,12 @@ def call_event_data(
     device_identifier: tuple[str, str],
     extension: str | None,
     options: dict[str, Any],
+    group_id: str | None = None,
 ) -> dict[str, Any]:
-    """The bus event's data for one call event of the device with `device_identifier`."""
+    """The bus event's data for one call event of the device with `device_identifier`.
+
+    A group's call has the group's `group_id` where a user's has their `user_id`.
+    """
     device = dr.async_get(hass).async_get_device_by_identifier(device_identifier, entry_id)
     entity_id = er.async_get(hass).async_get_entity_id(
         "event", DOMAIN, f"{device_identifier[1]}_{CALL_ENTITY_KEY}"
@@ -39,7 +43,8 @@ def call_event_data(
     data = present(
         {
             "type": event.type.value,
-            "user_id": event.user_id,
+            "user_id": None if group_id else event.user_id,
+            "group_id": group_id,
             "extension": extension,
             "device_id": device.id if device else None,
             "entity_id": entity_id,

@@ -48,9 +48,10 @@ from .cti.errors import (
     ConnectionTakenOverError,
     CtiError,
 )
-from .cti.models import USER, Channel, Message, Mwi, User
+from .cti.models import GROUP, USER, Channel, Group, Message, Mwi, User
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
+from .groups import GROUP_PREFIX, GroupCalls, GroupInfo, group_info, group_key
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -139,6 +140,10 @@ class BasixCoordinator:
         self.signal_connection = SignalType[()](f"{prefix}_connection")
         self.signal_pbx = SignalType[()](f"{prefix}_pbx")
         self.signal_new_extensions = SignalType[list[Extension]](f"{prefix}_new_extensions")
+        # Ring and hunt groups: a device each, with signals under their key (groups.group_key).
+        self.groups: dict[str, GroupInfo] = {}
+        self.group_calls = GroupCalls(self.state)
+        self.signal_new_groups = SignalType[list[GroupInfo]](f"{prefix}_new_groups")
         self._signal_prefix = prefix
 
     @property
@@ -338,6 +343,7 @@ class BasixCoordinator:
         active_calls = self.tracker.active_calls
         events, users = self.tracker.apply(delta)
         self._reconcile_devices(delta)
+        group_events = self._follow_groups(delta)
         for user_id in users | delta.users:
             async_dispatcher_send(self.hass, self.signal_user(user_id))
         if self.tracker.active_calls != active_calls:
@@ -345,6 +351,8 @@ class BasixCoordinator:
         # Only now: an automation on an event reads the states the event changed.
         for event in events:
             self._fire(event)
+        for event in group_events:
+            self._fire_group(event)
 
     def _fire(self, event: CallEvent) -> None:
         extension = self.extensions.get(event.user_id)
@@ -374,6 +382,8 @@ class BasixCoordinator:
             for domain, identifier in device.identifiers:
                 if domain == DOMAIN and identifier.startswith(prefix):
                     user_id = identifier.removeprefix(prefix)
+                    if user_id.startswith(GROUP_PREFIX):
+                        continue  # a group's device: groups come with the PBX's records
                     name = device.name or _display_name(None, None, user_id)
                     self.extensions[user_id] = Extension(user_id, name, None)
 
@@ -449,6 +459,67 @@ class BasixCoordinator:
         return registry.async_get_device_by_identifier(
             self.device_identifier(user_id), self.entry.entry_id
         )
+
+    def _follow_groups(self, delta: Delta) -> list[CallEvent]:
+        """Keep a device per group, tell each group's entities what changed; its call events."""
+        if delta.entity == GROUP:
+            self._update_groups(delta)
+        events, changed = self.group_calls.apply(delta)
+        if delta.entity == GROUP:
+            changed |= {record.key for record in (*delta.upserted, *delta.removed)}
+        for group_id in changed:
+            async_dispatcher_send(self.hass, self.signal_user(group_key(group_id)))
+        return events
+
+    def _fire_group(self, event: CallEvent) -> None:
+        group_id = event.user_id.removeprefix(GROUP_PREFIX)
+        if (info := self.groups.get(group_id)) is not None:
+            self.hass.bus.async_fire(
+                EVENT_CALL,
+                call_event_data(
+                    self.hass,
+                    self.entry.entry_id,
+                    event,
+                    device_identifier=self.device_identifier(info.key),
+                    extension=info.extension,
+                    options=dict(self.entry.options),
+                    group_id=group_id,
+                ),
+            )
+            async_dispatcher_send(self.hass, self.signal_call(info.key), event)
+
+    def _update_groups(self, delta: Delta) -> None:
+        device_registry = dr.async_get(self.hass)
+        if delta.snapshot:
+            # Never on an empty snapshot: that may be a PBX that is not ready.
+            gone = [g for g in self.groups if delta.upserted and g not in self.state.groups]
+        else:
+            gone = [record.key for record in delta.removed if record.key in self.groups]
+        for group_id in gone:
+            info = self.groups.pop(group_id)
+            if device := device_registry.async_get_device_by_identifier(
+                self.device_identifier(info.key), self.entry.entry_id
+            ):
+                device_registry.async_update_device(
+                    device.id, remove_config_entry_id=self.entry.entry_id
+                )
+        new: list[GroupInfo] = []
+        for record in delta.upserted:
+            if not isinstance(record, Group):
+                continue
+            info = group_info(record)
+            old = self.groups.get(record.id)
+            self.groups[record.id] = info
+            if old is None:
+                new.append(info)
+            elif old != info and (
+                device := device_registry.async_get_device_by_identifier(
+                    self.device_identifier(info.key), self.entry.entry_id
+                )
+            ):
+                device_registry.async_update_device(device.id, name=info.name)
+        if new:
+            async_dispatcher_send(self.hass, self.signal_new_groups, new)
 
     def device_identifier(self, user_id: str | None = None) -> tuple[str, str]:
         """The device registry identifier of the PBX (None) or of one of its users."""

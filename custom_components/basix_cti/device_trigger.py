@@ -20,6 +20,7 @@ import voluptuous as vol
 from .const import DOMAIN, EVENT_CALL
 from .coordinator import device_identifier
 from .cti.calls import CallEventType
+from .groups import GROUP_PREFIX
 
 TRIGGER_TYPES = tuple(event_type.value for event_type in CallEventType)
 
@@ -36,9 +37,12 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
         for entry_id in device.config_entries
     ):
         return []
+    # Nobody calls out as a ring group: its device has no outgoing calls.
+    is_group = any(f":{GROUP_PREFIX}" in value for _, value in device.identifiers)
     return [
         {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
         for kind in TRIGGER_TYPES
+        if not (is_group and kind == CallEventType.OUTGOING_CALL)
     ]
 
 

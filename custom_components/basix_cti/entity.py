@@ -16,6 +16,7 @@ from homeassistant.helpers.restore_state import RestoreEntity
 
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
+from .groups import GroupInfo
 
 
 @callback
@@ -34,6 +35,25 @@ def async_add_extension_entities(
     add(list(coordinator.extensions.values()))
     entry.async_on_unload(
         async_dispatcher_connect(coordinator.hass, coordinator.signal_new_extensions, add)
+    )
+
+
+@callback
+def async_add_group_entities(
+    entry: BasixConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entities_of: Callable[[GroupInfo], Iterable[Entity]],
+) -> None:
+    """Add each ring or hunt group's entities now, and those of groups that appear later."""
+    coordinator = entry.runtime_data
+
+    @callback
+    def add(groups: list[GroupInfo]) -> None:
+        async_add_entities(entity for group in groups for entity in entities_of(group))
+
+    add(list(coordinator.groups.values()))
+    entry.async_on_unload(
+        async_dispatcher_connect(coordinator.hass, coordinator.signal_new_groups, add)
     )
 
 
@@ -109,6 +129,35 @@ class BasixExtensionEntity(BasixEntity):
     def extension(self) -> Extension:
         """The user as the PBX describes them now (an extension number may change)."""
         return self.coordinator.extensions.get(self._extension.user_id, self._extension)
+
+
+class BasixGroupEntity(BasixEntity):
+    """An entity of one ring or hunt group, on that group's device (linked to the PBX's)."""
+
+    def __init__(
+        self, coordinator: BasixCoordinator, description: EntityDescription, group: GroupInfo
+    ) -> None:
+        """Attach the entity to the device of `group`."""
+        # The group's key stands where a user's id does: device identifier and signals.
+        self._user_id = group.key
+        super().__init__(coordinator, description)
+        self._attr_device_info = DeviceInfo(
+            identifiers={coordinator.device_identifier(group.key)},
+            name=group.name,
+            manufacturer=MANUFACTURER,
+            model="Group",
+            via_device_id=dr.async_get_device_id_by_identifier(
+                coordinator.hass,
+                coordinator.device_identifier(),
+                config_entry_id=coordinator.entry.entry_id,
+            ),
+        )
+        self._group = group
+
+    @property
+    def group_id(self) -> str:
+        """The group's id at the PBX."""
+        return self._group.group_id
 
 
 class BasixRestoringEntity[T](BasixExtensionEntity, RestoreEntity):

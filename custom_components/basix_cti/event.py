@@ -13,7 +13,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .bus_event import CALL_ENTITY_KEY
 from .coordinator import BasixConfigEntry
 from .cti.calls import CallEvent, CallEventType
-from .entity import BasixExtensionEntity, async_add_extension_entities
+from .entity import (
+    BasixEntity,
+    BasixExtensionEntity,
+    BasixGroupEntity,
+    async_add_extension_entities,
+    async_add_group_entities,
+)
 from .history import present
 from .logbook import async_load_logbook_texts
 
@@ -23,6 +29,16 @@ CALL = EventEntityDescription(
     key=CALL_ENTITY_KEY,
     translation_key="call",
     event_types=[event_type.value for event_type in CallEventType],
+)
+# A group only takes calls: nobody calls out "as" a ring group.
+GROUP_CALL = EventEntityDescription(
+    key=CALL_ENTITY_KEY,
+    translation_key="call",
+    event_types=[
+        event_type.value
+        for event_type in CallEventType
+        if event_type is not CallEventType.OUTGOING_CALL
+    ],
 )
 
 
@@ -40,10 +56,15 @@ async def async_setup_entry(
         async_add_entities,
         lambda extension: [BasixCallEventEntity(coordinator, CALL, extension)],
     )
+    async_add_group_entities(
+        entry,
+        async_add_entities,
+        lambda group: [BasixGroupCallEventEntity(coordinator, GROUP_CALL, group)],
+    )
 
 
-class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
-    """Fires on each transition of the extension's calls.
+class BasixCallEvents(BasixEntity, EventEntity):
+    """Fires on each transition of the calls of a user or group.
 
     Its state is the time of the last event, which the logbook lists as a call event each time
     the state changes. So it never goes unavailable and back (a reconnect would list the last
@@ -67,7 +88,7 @@ class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
             self.hass.states.async_remove(self.entity_id)
         self.async_on_remove(
             async_dispatcher_connect(
-                self.hass, self.coordinator.signal_call(self.extension.user_id), self._on_call_event
+                self.hass, self.coordinator.signal_call(self._user_id or ""), self._on_call_event
             )
         )
 
@@ -80,3 +101,11 @@ class BasixCallEventEntity(BasixExtensionEntity, EventEntity):
     def _on_call_event(self, event: CallEvent) -> None:
         self._trigger_event(event.type.value, present(event.as_dict()))
         self.async_write_ha_state()
+
+
+class BasixCallEventEntity(BasixExtensionEntity, BasixCallEvents):
+    """Fires on each transition of the extension's calls."""
+
+
+class BasixGroupCallEventEntity(BasixGroupEntity, BasixCallEvents):
+    """Fires on each transition of the calls to a ring or hunt group."""

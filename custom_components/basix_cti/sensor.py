@@ -14,6 +14,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -23,12 +24,16 @@ from homeassistant.util import dt as dt_util
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .cti.calls import CallEvent, CallEventType, CallPhase
+from .cti.models import USER
 from .entity import (
     BasixEntity,
     BasixExtensionEntity,
+    BasixGroupEntity,
     BasixRestoringEntity,
     async_add_extension_entities,
+    async_add_group_entities,
 )
+from .groups import GROUP_PHASES, members_attribute
 from .history import (
     ended_at,
     is_finished,
@@ -68,6 +73,16 @@ class BasixExtensionSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[BasixCoordinator, Extension], StateType]
     attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
+    # Data-driven: only when the PBX's field spec has what the sensor reads.
+    exists_fn: Callable[[BasixCoordinator], bool] = lambda _: True
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasixGroupSensorEntityDescription(SensorEntityDescription):
+    """A sensor of one ring or hunt group."""
+
+    value_fn: Callable[[BasixCoordinator, str], StateType]
+    attributes_fn: Callable[[BasixCoordinator, str], dict[str, Any]] | None = None
 
 
 type HistoryValue = StateType | datetime
@@ -99,6 +114,50 @@ def _new_messages(coordinator: BasixCoordinator, extension: Extension) -> StateT
     return mwi.new_messages if mwi else None
 
 
+def _presence(coordinator: BasixCoordinator, extension: Extension) -> StateType:
+    user = coordinator.state.users.get(extension.user_id)
+    return user.presence if user else None
+
+
+def _group_call_attributes(coordinator: BasixCoordinator, group_id: str) -> dict[str, Any]:
+    groups = coordinator.group_calls
+    calls = [present(call.as_dict()) for call in groups.calls_of(group_id)]
+    top = calls[0] if calls else {}
+    names = {user_id: extension.name for user_id, extension in coordinator.extensions.items()}
+    waiting = [
+        present(
+            {
+                "caller_number": channel.calling_number,
+                "caller_name": channel.calling_name,
+                "since": channel.offered_at.isoformat() if channel.offered_at else None,
+            }
+        )
+        for channel in groups.waiting_of(group_id)
+    ]
+    return present({key: top.get(key) for key in CALL_ATTRIBUTES}) | {
+        "calls": calls,
+        "waiting_calls": waiting,
+        "members": members_attribute(groups.members_of(group_id), names),
+    }
+
+
+GROUP_SENSORS: tuple[BasixGroupSensorEntityDescription, ...] = (
+    BasixGroupSensorEntityDescription(
+        key="call_state",
+        translation_key="group_call_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[phase.value for phase in GROUP_PHASES],
+        value_fn=lambda coordinator, group_id: coordinator.group_calls.phase_of(group_id).value,
+        attributes_fn=_group_call_attributes,
+    ),
+    BasixGroupSensorEntityDescription(
+        key="waiting_calls",
+        translation_key="waiting_calls",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda coordinator, group_id: len(coordinator.group_calls.waiting_of(group_id)),
+    ),
+)
+
 PBX_SENSORS: tuple[BasixPbxSensorEntityDescription, ...] = (
     BasixPbxSensorEntityDescription(
         key="active_calls",
@@ -126,6 +185,13 @@ EXTENSION_SENSORS: tuple[BasixExtensionSensorEntityDescription, ...] = (
         # The voicemail binary sensor is what most automations need; the count is for some.
         entity_registry_enabled_default=False,
         value_fn=_new_messages,
+    ),
+    BasixExtensionSensorEntityDescription(
+        key="presence",
+        translation_key="presence",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_presence,
+        exists_fn=lambda coordinator: "presence" in coordinator.state.field_specs.get(USER, ()),
     ),
 )
 
@@ -180,11 +246,19 @@ async def async_setup_entry(
             *(
                 BasixExtensionSensor(coordinator, description, extension)
                 for description in EXTENSION_SENSORS
+                if description.exists_fn(coordinator)
             ),
             *(
                 BasixCallHistorySensor(coordinator, description, extension)
                 for description in HISTORY_SENSORS
             ),
+        ),
+    )
+    async_add_group_entities(
+        entry,
+        async_add_entities,
+        lambda group: (
+            BasixGroupSensor(coordinator, description, group) for description in GROUP_SENSORS
         ),
     )
 
@@ -325,3 +399,24 @@ class BasixCallHistorySensor(BasixExtensionEntity, SensorEntity, RestoreEntity):
     def native_value(self) -> HistoryValue:
         """The last call's time, or the count."""
         return self._history
+
+
+class BasixGroupSensor(BasixGroupEntity, SensorEntity):
+    """A sensor of one ring or hunt group."""
+
+    entity_description: BasixGroupSensorEntityDescription
+    _unrecorded_attributes = frozenset({"calls", "waiting_calls", "members"})
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Read the value from the coordinator."""
+        return self.entity_description.value_fn(self.coordinator, self.group_id)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The group's calls, waiting calls and members, for descriptions that have them."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator, self.group_id)

@@ -34,7 +34,7 @@ async def _until_state(hass: HomeAssistant, user_id: str, expected: str) -> Stat
 
 
 def _events(events: list[Event], user_id: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.data["type"], e.data) for e in events if e.data["user_id"] == user_id]
+    return [(e.data["type"], e.data) for e in events if e.data.get("user_id") == user_id]
 
 
 async def test_incoming_call_answered_and_ended(hass: HomeAssistant, pbx: Pbx) -> None:

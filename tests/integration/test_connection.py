@@ -68,7 +68,7 @@ async def test_events_fire_after_the_states_they_change(
 
     @callback
     def fired(event: Event[Any]) -> None:
-        if event.data["user_id"] == "1001":
+        if event.data.get("user_id") == "1001":
             seen.append((event.data["type"], hass.states.get(call_state).state))
 
     hass.bus.async_listen(EVENT_CALL, fired)

@@ -40,6 +40,12 @@ async def test_offered_on_extensions_only(
     # Next to the voicemail ones of the binary sensor, which stay.
     assert any(t["domain"] == "binary_sensor" for t in triggers)
 
+    group = next(iter(init_integration.runtime_data.groups.values()))
+    triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, _device(hass, init_integration, group.key)
+    )
+    assert {t["type"] for t in triggers if t["domain"] == DOMAIN} == set(TYPES) - {"outgoing_call"}
+
     pbx_device = _device(hass, init_integration, None)
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, pbx_device)
     assert not [t for t in triggers if t["domain"] == DOMAIN]

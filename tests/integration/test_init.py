@@ -34,8 +34,10 @@ async def test_setup_and_unload(
     hub = next(d for d in devices if (DOMAIN, UNIQUE_ID) in d.identifiers)
     assert hub.name == f"Basix PBX ({PBX_DOMAIN})"
     users = [d for d in devices if d is not hub]
+    # A device per user, and one per ring or hunt group.
     assert sorted(d.name for d in users) == sorted(
-        f"{user.label} ({user.extension})" for user in simulator.pbx.users.values()
+        f"{owner.label} ({owner.extension})"
+        for owner in (*simulator.pbx.users.values(), *simulator.pbx.groups.values())
     )
     assert all(d.via_device_id == hub.id for d in users)
 
@@ -250,7 +252,7 @@ async def test_empty_user_snapshot_removes_no_device(
             lambda n=reconnects: coordinator.connected and coordinator.client.stats.reconnects == n,
         )
     devices = dr.async_entries_for_config_entry(registry, init_integration.entry_id)
-    assert len(devices) == 5  # the PBX and its four users
+    assert len(devices) == 6  # the PBX, its four users and its ring group
     # A box is reported in its owner's user record: with no users, nothing is known of it,
     # and the entity says so instead of showing the old count; the user's next record tells.
     voicemail = entity_id(hass, "binary_sensor", "voicemail", "1002")

@@ -47,6 +47,10 @@ async def test_one_call_wakes_only_its_extension(
         entity_id(hass, "sensor", "call_state", "1050"),
         entity_id(hass, "event", "call", "1050"),
         entity_id(hass, "binary_sensor", "voicemail", "1050"),
+        entity_id(hass, "binary_sensor", "do_not_disturb", "1050"),
+        entity_id(hass, "binary_sensor", "call_forwarding", "1050"),
+        entity_id(hass, "binary_sensor", "phone_registered", "1050"),
+        entity_id(hass, "sensor", "presence", "1050"),
         # and the PBX's own, whatever its size
         entity_id(hass, "sensor", "active_calls"),
         entity_id(hass, "binary_sensor", "connection"),
