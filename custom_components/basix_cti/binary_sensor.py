@@ -93,11 +93,7 @@ def _raw(field: str) -> Callable[[BasixCoordinator, Extension], dict[str, Any]]:
 
 
 def _terminals(coordinator: BasixCoordinator, extension: Extension) -> list[Terminal]:
-    return [
-        terminal
-        for terminal in coordinator.state.items(TERMINAL).values()
-        if isinstance(terminal, Terminal) and terminal.user_id == extension.user_id
-    ]
+    return coordinator.state.terminals_of(extension.user_id)
 
 
 def _registered(coordinator: BasixCoordinator, extension: Extension) -> bool | None:

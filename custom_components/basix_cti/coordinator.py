@@ -142,6 +142,10 @@ class BasixCoordinator:
         self.signal_new_extensions = SignalType[list[Extension]](f"{prefix}_new_extensions")
         # Ring and hunt groups: a device each, with signals under their key (groups.group_key).
         self.groups: dict[str, GroupInfo] = {}
+        # Groups with a device from the last run, and those the last group snapshot lacked:
+        # as for users, a second complete snapshot in a row without them removes them.
+        self._group_devices: set[str] = set()
+        self._groups_missing: set[str] = set()
         self.group_calls = GroupCalls(self.state)
         self.signal_new_groups = SignalType[list[GroupInfo]](f"{prefix}_new_groups")
         self._signal_prefix = prefix
@@ -383,7 +387,9 @@ class BasixCoordinator:
                 if domain == DOMAIN and identifier.startswith(prefix):
                     user_id = identifier.removeprefix(prefix)
                     if user_id.startswith(GROUP_PREFIX):
-                        continue  # a group's device: groups come with the PBX's records
+                        # A group's device: its entities come with the group's record.
+                        self._group_devices.add(user_id.removeprefix(GROUP_PREFIX))
+                        continue
                     name = device.name or _display_name(None, None, user_id)
                     self.extensions[user_id] = Extension(user_id, name, None)
 
@@ -460,6 +466,8 @@ class BasixCoordinator:
             self.device_identifier(user_id), self.entry.entry_id
         )
 
+    # --- ring and hunt groups -----------------------------------------------------------------
+
     def _follow_groups(self, delta: Delta) -> list[CallEvent]:
         """Keep a device per group, tell each group's entities what changed; its call events."""
         if delta.entity == GROUP:
@@ -489,16 +497,27 @@ class BasixCoordinator:
             async_dispatcher_send(self.hass, self.signal_call(info.key), event)
 
     def _update_groups(self, delta: Delta) -> None:
+        """Keep one device per group: added, renamed and removed as the PBX tells.
+
+        The rule for removal is the users' (`_reconcile_devices`): an explicit removal, or two
+        complete group snapshots in a row without the group, never an empty snapshot.
+        """
         device_registry = dr.async_get(self.hass)
-        if delta.snapshot:
-            # Never on an empty snapshot: that may be a PBX that is not ready.
-            gone = [g for g in self.groups if delta.upserted and g not in self.state.groups]
+        known = set(self.groups) | self._group_devices
+        if not delta.snapshot:
+            gone = {record.key for record in delta.removed} & known
+        elif delta.upserted:
+            lacking = known - {record.key for record in delta.upserted}
+            gone = lacking & self._groups_missing
+            self._groups_missing = lacking - gone
         else:
-            gone = [record.key for record in delta.removed if record.key in self.groups]
+            gone = set()
+        self._groups_missing -= {record.key for record in delta.upserted}
+        self._group_devices -= gone | {record.key for record in delta.upserted}
         for group_id in gone:
-            info = self.groups.pop(group_id)
+            self.groups.pop(group_id, None)
             if device := device_registry.async_get_device_by_identifier(
-                self.device_identifier(info.key), self.entry.entry_id
+                self.device_identifier(group_key(group_id)), self.entry.entry_id
             ):
                 device_registry.async_update_device(
                     device.id, remove_config_entry_id=self.entry.entry_id

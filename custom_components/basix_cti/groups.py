@@ -101,12 +101,7 @@ class GroupCalls:
 
     def members_of(self, group_id: str) -> list[GroupMember]:
         """The group's memberships, by priority."""
-        members = [
-            member
-            for member in self._state.items(GROUP_MEMBER).values()
-            if isinstance(member, GroupMember) and member.group_id == group_id
-        ]
-        return sorted(members, key=lambda member: member.priority or 0)
+        return sorted(self._state.members_of(group_id), key=lambda member: member.priority or 0)
 
     def apply(self, delta: Delta) -> tuple[list[CallEvent], set[str]]:
         """Follow one delta: the group call events it causes, and the groups it changed."""
@@ -215,7 +210,11 @@ def _transitions(
         return
     state = live.state.name if live is not None and live.state else None
     if live is None:
-        reason = EndReason.CALLER_HUNG_UP
+        # The caller's leg ended: by the caller (its far end), or by the PBX once nobody
+        # answered in time (`send_refuse,NO_ANSWER`).
+        disposition = final.disposition if final is not None else None
+        ended_by_pbx = disposition is not None and disposition.side == "send"
+        reason = EndReason.NO_ANSWER if ended_by_pbx else EndReason.CALLER_HUNG_UP
     elif state == "voicemail":
         reason = EndReason.VOICEMAIL
     else:

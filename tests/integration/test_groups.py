@@ -79,6 +79,83 @@ async def test_unanswered_group_call_is_missed_for_the_group(
     assert users_missed.isdisjoint(set(pbx.users) - set(group.members))
 
 
+async def test_group_call_nobody_answers_in_time(
+    hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """The PBX gives up ringing: missed (no answer) for the group and the members it rang only."""
+    registry = dr.async_get(hass)
+    group = pbx.add_group("support", label="サポート", members=["201", "202"])
+    key = f"group:{group.id}"
+    await wait_for(
+        hass,
+        lambda: registry.async_get_device_by_identifier(
+            device_identifier(init_integration, key), init_integration.entry_id
+        ),
+    )
+    await hass.async_block_till_done()
+    events = async_capture_events(hass, EVENT_CALL)
+    call = pbx.incoming_call(to=group.extension, caller="0312345678", caller_name="山田 花子")
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "ringing")
+    pbx.ring_timeout(call)
+    await wait_for(hass, lambda: any(e.data.get("group_id") == group.id for e in events[1:]))
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "idle")
+    await hass.async_block_till_done()
+
+    ours = [e.data for e in events if e.data.get("group_id") == group.id]
+    assert [(e["type"], e.get("reason")) for e in ours] == [
+        ("incoming_call", None),
+        ("missed", "no_answer"),
+    ]
+    rang = {e.data.get("user_id") for e in events if e.data["type"] == "incoming_call"} - {None}
+    missed = {e.data.get("user_id") for e in events if e.data["type"] == "missed"} - {None}
+    assert rang == set(group.members)
+    assert missed == rang  # both members' phones rang, and nobody else's
+    assert _state(hass, "sensor", "missed_calls", "1003").state == "0"
+
+
+async def test_group_call_answered_by_a_member(
+    hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """Answered by one member: answered and ended for the group; missed by nobody."""
+    events = async_capture_events(hass, EVENT_CALL)
+    group = _group(pbx)
+    key = f"group:{group.id}"
+    call = pbx.incoming_call(to=group.extension, caller="0312345678")
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "ringing")
+    pbx.answer(call, by=group.members[0])
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "talking")
+    pbx.hangup(call)
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "idle")
+    await wait_for(hass, lambda: any(e.data["type"] == "ended" for e in events))
+    await hass.async_block_till_done()
+
+    ours = [e.data for e in events if e.data.get("group_id") == group.id]
+    assert [e["type"] for e in ours] == ["incoming_call", "answered", "ended"]
+    assert ours[-1]["duration"] >= 0
+    assert not [e for e in events if e.data["type"] == "missed"]
+
+
+async def test_group_call_to_the_group_voicemail(
+    hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """Nobody answers and the caller leaves a message: missed for the group, for voicemail."""
+    events = async_capture_events(hass, EVENT_CALL)
+    group = _group(pbx)
+    key = f"group:{group.id}"
+    call = pbx.incoming_call(to=group.extension, caller="0312345678")
+    await wait_for(hass, lambda: _state(hass, "sensor", "call_state", key).state == "ringing")
+    pbx.to_voicemail(call)
+    await wait_for(hass, lambda: any(e.data.get("group_id") == group.id for e in events[1:]))
+    await hass.async_block_till_done()
+
+    ours = [e.data for e in events if e.data.get("group_id") == group.id]
+    assert [(e["type"], e.get("reason")) for e in ours] == [
+        ("incoming_call", None),
+        ("missed", "voicemail"),
+    ]
+    assert _state(hass, "sensor", "call_state", key).state == "idle"
+
+
 async def test_group_voicemail(
     hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
 ) -> None:
@@ -151,3 +228,40 @@ async def test_status_entities_only_when_the_pbx_sends_the_fields(
     assert f"{UNIQUE_ID}:{YAMADA}_voicemail" in ours
     for key in ("do_not_disturb", "call_forwarding", "phone_registered", "presence"):
         assert not any(unique.endswith(f"_{key}") for unique in ours)
+
+
+async def test_groups_deleted_while_away_lose_their_devices(
+    hass: HomeAssistant, simulator: SimulatorServer, pbx: Pbx, config_entry: MockConfigEntry
+) -> None:
+    """As for users: a group two group snapshots in a row lack loses its device, not before."""
+    from custom_components.basix_cti import async_remove_config_entry_device
+
+    group = _group(pbx)
+    pbx.add_group("support", label="サポート", members=["201"])  # stays
+    config_entry.add_to_hass(hass)
+    registry = dr.async_get(hass)
+    stale = device_identifier(config_entry, "group:9999")
+    registry.async_get_or_create(config_entry_id=config_entry.entry_id, identifiers={stale})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator = config_entry.runtime_data
+    # A group's device from the last run is no extension.
+    assert "group:9999" not in coordinator.extensions
+    assert registry.async_get_device_by_identifier(stale, config_entry.entry_id)
+    current = device_identifier(config_entry, f"group:{group.id}")
+    device = registry.async_get_device_by_identifier(current, config_entry.entry_id)
+    assert not await async_remove_config_entry_device(hass, config_entry, device)
+
+    del pbx.groups[group.id]  # deleted at the PBX while we were away
+    await simulator.close_connections()
+    await wait_for(
+        hass, lambda: not registry.async_get_device_by_identifier(stale, config_entry.entry_id)
+    )
+    # One snapshot without the group may be partial: its device stays.
+    assert registry.async_get_device_by_identifier(current, config_entry.entry_id)
+    await simulator.close_connections()
+    await wait_for(
+        hass, lambda: not registry.async_get_device_by_identifier(current, config_entry.entry_id)
+    )
+    assert registry.async_get_device_by_identifier(
+        device_identifier(config_entry, YAMADA), config_entry.entry_id
+    )
