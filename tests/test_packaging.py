@@ -386,7 +386,7 @@ async def test_readme_automations_are_valid(hass: HomeAssistant, readme: str) ->
         for config in map(parse_yaml, blocks)
         if isinstance(config, dict) and "triggers" in config
     ]
-    assert len(automations) == 3, f"{readme} should show three automation examples"
+    assert len(automations) == 4, f"{readme} should show four automation examples"
     for config in automations:
         await async_validate_config_item(hass, str(config["alias"]), config)
 

@@ -52,7 +52,7 @@ async def test_readme_examples_do_what_they_say(
         for config in map(parse_yaml, re.findall(r"```yaml\n(.*?)```", text, re.DOTALL))
         if isinstance(config, dict) and "triggers" in config
     ]
-    assert len(configs) == len(_automations(readme)) == 3
+    assert len(configs) == len(_automations(readme)) == 4
     pause = async_mock_service(hass, "media_player", "media_pause")
     notify = async_mock_service(hass, "notify", "mobile_app_my_phone")
     lamp_on = async_mock_service(hass, "light", "turn_on")
@@ -90,6 +90,17 @@ async def test_readme_examples_do_what_they_say(
     pbx.set_mwi("201", 0, 2)
     await wait_for(hass, lambda: lamp_off)
     assert lamp_on[0].data["entity_id"] == lamp_off[0].data["entity_id"] == ["light.desk_lamp"]
+
+    # A call to the sales group (601) that nobody answers, told with the caller's name.
+    told = len(notify)
+    sales = next(group for group in pbx.groups.values() if group.extension == "601")
+    pbx.ring_timeout(pbx.incoming_call(sales, caller="0311112222", caller_name="佐藤 一郎"))
+
+    def told_of_group() -> list[ServiceCall]:
+        return [c for c in notify[told:] if "601" in c.data["title"] and "佐藤 一郎" in _message(c)]
+
+    await wait_for(hass, told_of_group)
+    assert told_of_group()[0].data["title"] in text
 
 
 def _message(call: ServiceCall) -> str:
