@@ -211,3 +211,30 @@ def test_fallback_is_the_english_translation() -> None:
     }
     japanese = json.loads((TRANSLATIONS / "ja.json").read_text(encoding="utf-8"))["common"]
     assert japanese.keys() == english.keys()
+
+
+async def test_group_missed_call_under_the_group(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    pbx: Pbx,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A call to a ring group nobody answered is a line of the group's own, with the caller."""
+    await _setup_logbook(hass)
+    since = dt_util.utcnow().isoformat()
+    group = next(iter(pbx.groups.values()))
+    key = f"group:{group.id}"
+    group_entity = entity_id(hass, "event", "call", key)
+    call_state = entity_id(hass, "sensor", "call_state", key)
+    call = pbx.incoming_call(to=group.extension, caller="0312345678", caller_name="山田 花子")
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "ringing")
+    pbx.ring_timeout(call)
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "idle")
+
+    entries = await _logbook(hass, hass_ws_client, since)
+    ours = [e for e in entries if e.get("domain") == DOMAIN and e["entity_id"] == group_entity]
+    assert [entry["message"] for entry in ours] == [
+        "Incoming call from 山田 花子 (0312345678)",
+        "Missed call from 山田 花子 (0312345678)",
+    ]
+    assert ours[-1]["name"] == f"{group.label} ({group.extension})"  # the group's device
