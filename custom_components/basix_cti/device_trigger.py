@@ -30,11 +30,13 @@ TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend({vol.Required(CONF_TYPE): vol
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
     """Every call event type, for a device that has calls (not the PBX's own)."""
     device = dr.async_get(hass).async_get(device_id)
-    if device is None or not any(
-        (entry := hass.config_entries.async_get_entry(entry_id)) is not None
-        and entry.domain == DOMAIN
-        and device_identifier(entry) not in device.identifiers
-        for entry_id in device.config_entries
+    # A device belongs to one config entry (`config_entries` is deprecated for 2027.10).
+    entry = hass.config_entries.async_get_entry(device.config_entry_id) if device else None
+    if (
+        device is None
+        or entry is None
+        or entry.domain != DOMAIN
+        or device_identifier(entry) in device.identifiers
     ):
         return []
     # Nobody calls out as a ring group: its device has no outgoing calls.
