@@ -286,14 +286,10 @@ class BasixCoordinator:
     def _raise_outage_issue(self, _now: datetime) -> None:
         """Still unreachable after a long time: the log said so at INFO, now say it visibly."""
         self._outage = None
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id(self.entry, Issue.PBX_UNREACHABLE),
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=Issue.PBX_UNREACHABLE,
-            translation_placeholders={
+        self._create_issue(
+            Issue.PBX_UNREACHABLE,
+            ir.IssueSeverity.WARNING,
+            {
                 "pbx": self.hub_name,
                 "minutes": f"{OUTAGE_ISSUE_AFTER / 60:.0f}",
                 "error": self.client.stats.last_error or "",
@@ -315,26 +311,31 @@ class BasixCoordinator:
         """
         placeholders = {"app_name": self.config.app_name, "pbx": self.hub_name}
         if isinstance(error, ConnectionTakenOverError):
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id(self.entry, Issue.CONNECTION_TAKEN_OVER),
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=Issue.CONNECTION_TAKEN_OVER,
-                translation_placeholders=placeholders,
-            )
+            self._create_issue(Issue.CONNECTION_TAKEN_OVER, ir.IssueSeverity.ERROR, placeholders)
         elif isinstance(error, ConnectionLimitError) and not self.config.forced:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id(self.entry, Issue.CONNECTION_LIMIT),
-                is_fixable=True,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=Issue.CONNECTION_LIMIT,
-                translation_placeholders=placeholders,
-                data={"entry_id": self.entry.entry_id},
+            self._create_issue(
+                Issue.CONNECTION_LIMIT, ir.IssueSeverity.ERROR, placeholders, fixable=True
             )
+
+    def _create_issue(
+        self,
+        issue: Issue,
+        severity: ir.IssueSeverity,
+        placeholders: dict[str, str],
+        *,
+        fixable: bool = False,
+    ) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id(self.entry, issue),
+            is_fixable=fixable,
+            severity=severity,
+            translation_key=issue,
+            translation_placeholders=placeholders,
+            # The repair flow of a fixable issue needs to know which entry to mend.
+            data={"entry_id": self.entry.entry_id} if fixable else None,
+        )
 
     # --- what the PBX says ----------------------------------------------------------------------
 
