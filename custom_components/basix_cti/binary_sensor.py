@@ -24,10 +24,12 @@ from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .cti.models import TERMINAL, USER, Terminal
 from .entity import (
     BasixEntity,
+    BasixExtensionEntityDescription,
     BasixGroupEntity,
     BasixRestoringEntity,
     async_add_extension_entities,
     async_add_group_entities,
+    has_field,
 )
 
 PARALLEL_UPDATES = 0
@@ -41,13 +43,12 @@ CONNECTION = BinarySensorEntityDescription(
 
 
 @dataclass(frozen=True, kw_only=True)
-class BasixExtensionBinarySensorEntityDescription(BinarySensorEntityDescription):
+class BasixExtensionBinarySensorEntityDescription(
+    BinarySensorEntityDescription, BasixExtensionEntityDescription
+):
     """A binary sensor of one extension; None from `is_on_fn` means the PBX has not said."""
 
     is_on_fn: Callable[[BasixCoordinator, Extension], bool | None]
-    attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
-    # Data-driven: only when the PBX's field spec has what the sensor reads.
-    exists_fn: Callable[[BasixCoordinator], bool] = lambda _: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +63,6 @@ def _voicemail_waiting(coordinator: BasixCoordinator, extension: Extension) -> b
     if mwi is None or mwi.new_messages is None:
         return None
     return mwi.new_messages > 0
-
-
-def _has_field(entity: str, field: str) -> Callable[[BasixCoordinator], bool]:
-    return lambda coordinator: field in coordinator.state.field_specs.get(entity, ())
 
 
 def _status(field: str) -> Callable[[BasixCoordinator, Extension], int | None]:
@@ -145,14 +142,14 @@ EXTENSION_BINARY_SENSORS: tuple[BasixExtensionBinarySensorEntityDescription, ...
         translation_key="do_not_disturb",
         is_on_fn=_flag("do_not_disturb_status"),
         attributes_fn=_raw("do_not_disturb_status"),
-        exists_fn=_has_field(USER, "do_not_disturb_status"),
+        exists_fn=has_field(USER, "do_not_disturb_status"),
     ),
     BasixExtensionBinarySensorEntityDescription(
         key="call_forwarding",
         translation_key="call_forwarding",
         is_on_fn=_flag("fwd_always_status"),
         attributes_fn=_raw("fwd_always_status"),
-        exists_fn=_has_field(USER, "fwd_always_status"),
+        exists_fn=has_field(USER, "fwd_always_status"),
     ),
     BasixExtensionBinarySensorEntityDescription(
         key="phone_registered",
@@ -161,7 +158,7 @@ EXTENSION_BINARY_SENSORS: tuple[BasixExtensionBinarySensorEntityDescription, ...
         entity_category=EntityCategory.DIAGNOSTIC,
         is_on_fn=_registered,
         attributes_fn=_phones,
-        exists_fn=_has_field(TERMINAL, "registered"),
+        exists_fn=has_field(TERMINAL, "registered"),
     ),
 )
 
@@ -227,14 +224,6 @@ class BasixExtensionBinarySensor(BasixRestoringEntity[bool], BinarySensorEntity)
     def is_on(self) -> bool | None:
         """The PBX's word, or the restored state until it has one."""
         return self._value()
-
-    @property
-    @override
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The raw value behind the state, for descriptions that have one."""
-        if self.entity_description.attributes_fn is None:
-            return None
-        return self.entity_description.attributes_fn(self.coordinator, self.extension)
 
 
 class BasixGroupBinarySensor(BasixGroupEntity, BinarySensorEntity):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import override
+from dataclasses import dataclass
+from typing import Any, override
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import State, callback
@@ -17,6 +18,20 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .groups import GroupInfo
+
+
+def has_field(entity: str, field: str) -> Callable[[BasixCoordinator], bool]:
+    """Whether the PBX's field spec has `field` of `entity`: not every generation sends it."""
+    return lambda coordinator: field in coordinator.state.field_specs.get(entity, ())
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasixExtensionEntityDescription(EntityDescription):
+    """What an extension's sensor of any platform may show besides its state."""
+
+    attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
+    # Data-driven: only when the PBX's field spec has what the sensor reads.
+    exists_fn: Callable[[BasixCoordinator], bool] = lambda _: True
 
 
 @callback
@@ -167,6 +182,7 @@ class BasixRestoringEntity[T](BasixExtensionEntity, RestoreEntity):
     days. The state from before stands until the PBX speaks, and never comes back after.
     """
 
+    entity_description: BasixExtensionEntityDescription
     _restored: T | None = None
 
     def _pbx_value(self) -> T | None:
@@ -200,3 +216,11 @@ class BasixRestoringEntity[T](BasixExtensionEntity, RestoreEntity):
         if self._pbx_value() is not None:
             self._restored = None
         super()._async_handle_update()
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The details behind the state, for descriptions that have any."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator, self.extension)

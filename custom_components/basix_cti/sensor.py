@@ -28,10 +28,12 @@ from .cti.models import USER
 from .entity import (
     BasixEntity,
     BasixExtensionEntity,
+    BasixExtensionEntityDescription,
     BasixGroupEntity,
     BasixRestoringEntity,
     async_add_extension_entities,
     async_add_group_entities,
+    has_field,
 )
 from .groups import GROUP_PHASES, members_attribute
 from .history import (
@@ -68,13 +70,12 @@ class BasixPbxSensorEntityDescription(SensorEntityDescription):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BasixExtensionSensorEntityDescription(SensorEntityDescription):
+class BasixExtensionSensorEntityDescription(
+    SensorEntityDescription, BasixExtensionEntityDescription
+):
     """A sensor of one extension."""
 
     value_fn: Callable[[BasixCoordinator, Extension], StateType]
-    attributes_fn: Callable[[BasixCoordinator, Extension], dict[str, Any]] | None = None
-    # Data-driven: only when the PBX's field spec has what the sensor reads.
-    exists_fn: Callable[[BasixCoordinator], bool] = lambda _: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +192,7 @@ EXTENSION_SENSORS: tuple[BasixExtensionSensorEntityDescription, ...] = (
         translation_key="presence",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_presence,
-        exists_fn=lambda coordinator: "presence" in coordinator.state.field_specs.get(USER, ()),
+        exists_fn=has_field(USER, "presence"),
     ),
 )
 
@@ -297,14 +298,6 @@ class BasixExtensionSensor(BasixRestoringEntity[StateType], RestoreSensor):
     def native_value(self) -> StateType:
         """The PBX's value, or the restored one until the PBX says otherwise."""
         return self._value()
-
-    @property
-    @override
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The details a user templates on, for descriptions that have any."""
-        if self.entity_description.attributes_fn is None:
-            return None
-        return self.entity_description.attributes_fn(self.coordinator, self.extension)
 
 
 @dataclass(frozen=True, slots=True)
