@@ -21,7 +21,7 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
-from .cti.models import TERMINAL, USER, Terminal
+from .cti.models import TERMINAL, USER, Mwi, Terminal
 from .entity import (
     BasixEntity,
     BasixExtensionEntityDescription,
@@ -58,11 +58,14 @@ class BasixGroupBinarySensorEntityDescription(BinarySensorEntityDescription):
     is_on_fn: Callable[[BasixCoordinator, str], bool | None]
 
 
-def _voicemail_waiting(coordinator: BasixCoordinator, extension: Extension) -> bool | None:
-    mwi = coordinator.mwi_of(extension)
+def _messages_waiting(mwi: Mwi | None) -> bool | None:
     if mwi is None or mwi.new_messages is None:
         return None
     return mwi.new_messages > 0
+
+
+def _voicemail_waiting(coordinator: BasixCoordinator, extension: Extension) -> bool | None:
+    return _messages_waiting(coordinator.mwi_of(extension))
 
 
 def _status(field: str) -> Callable[[BasixCoordinator, Extension], int | None]:
@@ -117,10 +120,7 @@ def _phones(coordinator: BasixCoordinator, extension: Extension) -> dict[str, An
 
 def _group_voicemail(coordinator: BasixCoordinator, group_id: str) -> bool | None:
     group = coordinator.state.groups.get(group_id)
-    mwi = group.mwi if group else None
-    if mwi is None or mwi.new_messages is None:
-        return None
-    return mwi.new_messages > 0
+    return _messages_waiting(group.mwi if group else None)
 
 
 GROUP_BINARY_SENSORS: tuple[BasixGroupBinarySensorEntityDescription, ...] = (
