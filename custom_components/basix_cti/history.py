@@ -25,6 +25,11 @@ def ended_at(event: CallEvent) -> datetime:
     return event.call.channel.hungup_at or dt_util.utcnow()
 
 
+def is_missed(event: CallEvent) -> bool:
+    """Whether the event ends a call nobody answered."""
+    return event.type is CallEventType.MISSED
+
+
 def is_finished(event: CallEvent) -> bool:
     """Whether the event ends a call (answered or not)."""
     return event.type in (CallEventType.MISSED, CallEventType.ENDED)

@@ -23,7 +23,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
-from .cti.calls import CallEvent, CallEventType, CallPhase
+from .cti.calls import CallEvent, CallPhase
 from .cti.models import USER
 from .entity import (
     BasixEntity,
@@ -39,6 +39,7 @@ from .groups import GROUP_PHASES, members_attribute
 from .history import (
     ended_at,
     is_finished,
+    is_missed,
     last_call_attributes,
     missed_call_attributes,
     present,
@@ -206,7 +207,7 @@ HISTORY_SENSORS: tuple[BasixCallHistorySensorEntityDescription, ...] = (
         key="last_missed_call",
         translation_key="last_missed_call",
         device_class=SensorDeviceClass.TIMESTAMP,
-        records_fn=lambda event: event.type is CallEventType.MISSED,
+        records_fn=is_missed,
         value_fn=lambda event, _: ended_at(event),
         attributes_fn=missed_call_attributes,
     ),
@@ -225,7 +226,7 @@ HISTORY_SENSORS: tuple[BasixCallHistorySensorEntityDescription, ...] = (
         translation_key="missed_calls",
         # Only ever counts up: a utility meter or statistics card makes "missed today" of it.
         state_class=SensorStateClass.TOTAL_INCREASING,
-        records_fn=lambda event: event.type is CallEventType.MISSED,
+        records_fn=is_missed,
         value_fn=_one_more,
         initial=0,
     ),
