@@ -72,6 +72,20 @@ def async_add_group_entities(
     )
 
 
+def _device_under_pbx(coordinator: BasixCoordinator, key: str, name: str) -> DeviceInfo:
+    """A user's or group's device, linked to the PBX's."""
+    return DeviceInfo(
+        identifiers={coordinator.device_identifier(key)},
+        name=name,
+        manufacturer=MANUFACTURER,
+        via_device_id=dr.async_get_device_id_by_identifier(
+            coordinator.hass,
+            coordinator.device_identifier(),
+            config_entry_id=coordinator.entry.entry_id,
+        ),
+    )
+
+
 class BasixEntity(Entity):
     """An entity of the PBX itself, on the PBX's device."""
 
@@ -126,18 +140,9 @@ class BasixExtensionEntity(BasixEntity):
         """Attach the entity to the device of `extension`."""
         self._user_id = extension.user_id
         super().__init__(coordinator, description)
-        self._attr_device_info = DeviceInfo(
-            identifiers={coordinator.device_identifier(extension.user_id)},
-            name=extension.name,
-            # No model: Home Assistant translates device names, never models, and a word
-            # such as "Extension" would stay English on a Japanese system.
-            manufacturer=MANUFACTURER,
-            via_device_id=dr.async_get_device_id_by_identifier(
-                coordinator.hass,
-                coordinator.device_identifier(),
-                config_entry_id=coordinator.entry.entry_id,
-            ),
-        )
+        # No model: Home Assistant translates device names, never models, and a word such as
+        # "Extension" would stay English on a Japanese system.
+        self._attr_device_info = _device_under_pbx(coordinator, extension.user_id, extension.name)
         self._extension = extension
 
     @property
@@ -156,17 +161,9 @@ class BasixGroupEntity(BasixEntity):
         # The group's key stands where a user's id does: device identifier and signals.
         self._user_id = group.key
         super().__init__(coordinator, description)
-        self._attr_device_info = DeviceInfo(
-            identifiers={coordinator.device_identifier(group.key)},
-            name=group.name,
-            manufacturer=MANUFACTURER,
-            model="Group",
-            via_device_id=dr.async_get_device_id_by_identifier(
-                coordinator.hass,
-                coordinator.device_identifier(),
-                config_entry_id=coordinator.entry.entry_id,
-            ),
-        )
+        device_info = _device_under_pbx(coordinator, group.key, group.name)
+        device_info["model"] = "Group"
+        self._attr_device_info = device_info
         self._group = group
 
     @property
