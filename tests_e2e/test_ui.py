@@ -72,9 +72,13 @@ def onboard(page: Page, url: str) -> None:
         page.locator(f"input[name={field}]").fill(value)
     page.get_by_role("button", name="Create account").click()
     # Home location, country, analytics: the defaults will do.
+    # On a fresh venv Home Assistant is still installing its first-start packages here, and the
+    # analytics step keeps Next disabled until start-up has finished: give it time.
     for heading in ("Home location", "the country your home is in", "Help us help you"):
         expect(page.get_by_text(heading).first).to_be_visible()
-        page.get_by_role("button", name="Next", exact=True).click()
+        next_button = page.get_by_role("button", name="Next", exact=True)
+        expect(next_button).to_be_enabled(timeout=150_000)
+        next_button.click()
     expect(page.get_by_text("All set!")).to_be_visible()
     page.get_by_role("button", name="Finish", exact=True).click()
     page.wait_for_url(re.compile(r"/(home|lovelace)/"))
