@@ -300,6 +300,18 @@ def test_group_members_terminals_and_domain_are_kept_by_id(parser: Parser) -> No
     assert delta is not None
     assert [m.key for m in delta.removed] == ["110001001"]
     assert set(state.group_members) == {"110001002"}
+    # The lookups by user and group follow: a removal names only its id, the stored record
+    # says whose it was.
+    assert [m.key for m in state.members_of("10001111")] == ["110001002"]
+    assert state.groups_of("10001001") == []
+    # A phone handed to another user moves with it.
+    (moved,) = feed(
+        parser,
+        (A("info_event"), A("terminal"), row(TERMINAL, id=8, assoc_user_id=10001001), A("updated")),
+    )
+    state.apply(moved)
+    assert state.terminals_of("10001002") == []
+    assert [t.key for t in state.terminals_of("10001001")] == ["7", "8"]
 
 
 def test_group_member_without_id_is_keyed_like_brastels_store(parser: Parser) -> None:

@@ -103,6 +103,14 @@ def _owners(record: Record | None) -> frozenset[str]:
             return frozenset()
 
 
+# Lookups the entities make on every update of a user or a group, kept as indexes so that
+# their cost does not grow with the size of the PBX: entity -> the record attributes indexed.
+_INDEXED: Mapping[str, tuple[str, ...]] = {
+    GROUP_MEMBER: ("user_id", "group_id"),
+    TERMINAL: ("user_id",),
+}
+
+
 class PbxState:
     """Every current item of every entity, keyed by `Record.key`.
 
@@ -114,6 +122,8 @@ class PbxState:
         """Start empty: the server's snapshots fill the store after connecting."""
         self._tables: dict[str, dict[str, Record]] = {}
         self._field_specs: dict[str, tuple[str, ...]] = {}
+        # (entity, attribute) -> attribute value -> key -> record, for the entities in _INDEXED.
+        self._indexes: dict[tuple[str, str], dict[str, dict[str, Record]]] = {}
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -174,16 +184,19 @@ class PbxState:
         return cast(Mapping[str, Mwi], self.items(MWI))
 
     def members_of(self, group_id: str) -> list[GroupMember]:
-        """The memberships of one group (a scan of all memberships: call it per change)."""
-        return [m for m in self.group_members.values() if m.group_id == group_id]
+        """The memberships of one group."""
+        return cast(list[GroupMember], self._indexed(GROUP_MEMBER, "group_id", group_id))
 
     def groups_of(self, user_id: str) -> list[GroupMember]:
-        """The memberships of one user (a scan of all memberships: call it per change)."""
-        return [m for m in self.group_members.values() if m.user_id == user_id]
+        """The memberships of one user."""
+        return cast(list[GroupMember], self._indexed(GROUP_MEMBER, "user_id", user_id))
 
     def terminals_of(self, user_id: str) -> list[Terminal]:
-        """The terminals associated with one user (a scan of all terminals)."""
-        return [t for t in self.terminals.values() if t.user_id == user_id]
+        """The terminals associated with one user."""
+        return cast(list[Terminal], self._indexed(TERMINAL, "user_id", user_id))
+
+    def _indexed(self, entity: str, attribute: str, value: str) -> list[Record]:
+        return list(self._indexes.get((entity, attribute), {}).get(value, {}).values())
 
     @property
     def field_specs(self) -> Mapping[str, tuple[str, ...]]:
@@ -215,6 +228,19 @@ class PbxState:
             table = self._tables[entity] = {}
         return table
 
+    def _reindex(self, entity: str, old: Record | None, new: Record | None) -> None:
+        """Move one item's index entries from `old` (None: was absent) to `new` (None: gone)."""
+        for attribute in _INDEXED.get(entity, ()):
+            index = self._indexes.setdefault((entity, attribute), {})
+            if old is not None and (value := getattr(old, attribute, None)):
+                bucket = index.get(value)
+                if bucket is not None:
+                    bucket.pop(old.key, None)
+                    if not bucket:
+                        del index[value]
+            if new is not None and (value := getattr(new, attribute, None)):
+                index.setdefault(value, {})[new.key] = new
+
     def _apply_change(self, change: Change) -> Delta:
         entity, item, event = change.entity, change.item, change.event
         key = item.key
@@ -228,8 +254,10 @@ class PbxState:
                 # Nothing to drop here; the removal is still news to whoever knows the item.
                 return Delta(entity, (), (item,), event, False, frozenset())
             del table[key]
+            self._reindex(entity, old, None)
             return Delta(entity, (), (item,), event, False, _owners(old) | _owners(item))
         table[key] = item
+        self._reindex(entity, old, item)
         users = frozenset[str]()
         if old != item:
             users = _owners(old) | _owners(item)
@@ -248,10 +276,12 @@ class PbxState:
         users: set[str] = set()
         for record in removed:
             del table[record.key]
+            self._reindex(entity, record, None)
             users |= _owners(record)
         for key, item in fresh.items():
             old = table.get(key)
             table[key] = item
+            self._reindex(entity, old, item)
             if old != item:
                 users |= _owners(old) | _owners(item)
         return Delta(entity, tuple(fresh.values()), removed, None, True, frozenset(users))
