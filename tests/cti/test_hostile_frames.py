@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 import contextlib
+from dataclasses import replace
 from datetime import UTC, datetime
 import json
 import logging
@@ -35,6 +36,7 @@ from custom_components.basix_cti.cti.problems import ProblemReporter
 from custom_components.basix_cti.cti.protocol import MAX_NOTICE
 from custom_components.basix_cti.cti.store import PbxState
 from custom_components.basix_cti.cti.terms import Atom as A, int_text
+from custom_components.basix_cti.cti.values import parse_disposition, to_text
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -329,8 +331,8 @@ def test_a_real_snapshot_fits_the_budgets() -> None:
     assert isinstance(read.term, tuple)
 
 
-def test_a_huge_integer_in_a_leg_does_not_break_the_call_tracker() -> None:
-    """Numbers it turns into text go through as_text: no ValueError out of the tracker."""
+def test_a_huge_integer_as_hangup_disposition_does_not_break_the_call_tracker() -> None:
+    """A number too long to print is no disposition: the ending is still decided, no ValueError."""
     state = PbxState()
     tracker = CallTracker(state)
     calling = ChannelState("calling", None, {}, ())
@@ -342,13 +344,20 @@ def test_a_huge_integer_in_a_leg_does_not_break_the_call_tracker() -> None:
             "user_id": "7",
             "state": calling,
             "offered_at": datetime(2026, 11, 22, tzinfo=UTC),
-            "fields": {"hangup_cause": HUGE},
+            "tags": (),
+            "fields": {"last_event_data": HUGE},
         }
     )
     tracker.apply(state.apply(Change("channel", leg, "CHANNEL_CREATE")))  # type: ignore[arg-type]
-    delta = state.apply(Change("channel", leg, "CHANNEL_HANGUP"))
+    ended = replace(
+        leg,
+        last_event="CHANNEL_HANGUP",
+        last_event_data=to_text(HUGE),
+        disposition=parse_disposition(HUGE),
+    )
+    delta = state.apply(Change("channel", ended, "removed"))
     events, _ = tracker.apply(delta)  # type: ignore[arg-type]
-    assert [e.type.value for e in events] == ["missed"]
+    assert [(e.type.value, e.hangup_cause) for e in events] == [("missed", None)]
 
 
 def test_huge_integers_become_json_text() -> None:
