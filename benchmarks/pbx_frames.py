@@ -122,7 +122,7 @@ def user_record(i: int, *, mwi: str = "", presence: int = 0) -> tuple[Any, ...]:
         b"ja",
         extension(i).encode(),
         presence,
-        Atom("user"),
+        0,  # role: a number (100 for the README's admin)
         1 + i % 30,
         UNDEFINED,
         0,
