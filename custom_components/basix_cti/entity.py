@@ -15,17 +15,9 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .bus_event import CALL_ENTITY_KEY
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .groups import GroupInfo
-
-# Home Assistant enables at most 10,000 entities of one config entry and leaves out the rest
-# with a warning. Up to this many users, each user's entities (nine at most) fit with room for
-# the groups'; on a larger PBX only the ones most automations need start enabled, so that 2,000
-# users still fit, and the others wait on each device to be enabled.
-LARGE_PBX_USERS = 1_000
-ENABLED_ON_A_LARGE_PBX = frozenset({"call_state", CALL_ENTITY_KEY, "voicemail", "last_missed_call"})
 
 
 def has_field(entity: str, field: str) -> Callable[[BasixCoordinator], bool]:
@@ -152,11 +144,6 @@ class BasixExtensionEntity(BasixEntity):
         # "Extension" would stay English on a Japanese system.
         self._attr_device_info = _device_under_pbx(coordinator, extension.user_id, extension.name)
         self._extension = extension
-        if (
-            len(coordinator.extensions) > LARGE_PBX_USERS
-            and description.key not in ENABLED_ON_A_LARGE_PBX
-        ):
-            self._attr_entity_registry_enabled_default = False
 
     @property
     def extension(self) -> Extension:
