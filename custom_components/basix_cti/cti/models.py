@@ -8,9 +8,10 @@ server sends something this module does not model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+import re
 from typing import Any
 
 # Entity kinds as the newer and current generations name them; the older generation's names map
@@ -28,6 +29,124 @@ TERMINAL = "terminal"
 DOMAIN = "domain"
 MWI = "mwi"
 CHANNEL_ENTITIES = frozenset({CHANNEL, CHANNEL_WAITING, QUEUED_CHANNEL, PARKED_CHANNEL})
+
+
+# The name of a record's value past the end of its field_spec: `_extra_POSITION`.
+_EXTRA = "_extra_{}"
+_EXTRA_NAME = re.compile(r"_extra_(\d{1,6})")
+
+
+class FieldLayout:
+    """The names of a record's values, in order: one per field_spec, shared by all its records.
+
+    Values past the named ones are called `_extra_POSITION` (a record longer than its spec, or
+    one that came before any spec). A spec that itself names a field `_extra_N` does not hide an
+    extra value of that name: the extra's name gets `_` appended until it is free.
+    """
+
+    __slots__ = ("_clash", "names", "positions")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        """Lay records out by `names`, which must be unique."""
+        self.names = names
+        self.positions: Mapping[str, int] = {name: index for index, name in enumerate(names)}
+        self._clash = any(_EXTRA_NAME.fullmatch(name) for name in names)
+
+    def name(self, index: int) -> str:
+        """The name of the value at `index`."""
+        if index < len(self.names):
+            return self.names[index]
+        name = _EXTRA.format(index)
+        if self._clash:
+            while name in self.positions:
+                name += "_"
+        return name
+
+    def position(self, name: str) -> int | None:
+        """Where the value of `name` is in a record laid out so (it may be past a short one)."""
+        index = self.positions.get(name)
+        if index is not None:
+            return index
+        match = _EXTRA_NAME.match(name)
+        if match is None:
+            return None
+        index = int(match[1])
+        if index < len(self.names) or self.name(index) != name:
+            return None
+        return index
+
+
+class Fields(Mapping[str, Any]):
+    """A record's values by name: a read-only view of its values tuple through its layout.
+
+    Costs one tuple a record where a dict of the same items would cost three or four times
+    as much; the layout is shared by every record of the same field_spec.
+    """
+
+    __slots__ = ("_layout", "_values")
+
+    def __init__(self, layout: FieldLayout, values: tuple[Any, ...]) -> None:
+        """View `values` (converted BERT values) as named by `layout`."""
+        self._layout = layout
+        self._values = values
+
+    @property
+    def layout(self) -> FieldLayout:
+        """The names of the values."""
+        return self._layout
+
+    @property
+    def values_tuple(self) -> tuple[Any, ...]:
+        """The values, in the order of the layout."""
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        """Return the value of field `key`."""
+        index = self._layout.positions.get(key) if type(key) is str else None
+        if index is None:
+            index = self._layout.position(key) if isinstance(key, str) else None
+        if index is None or index >= len(self._values):
+            raise KeyError(key)
+        return self._values[index]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of field `key`, or `default` when the record has no such field."""
+        index = self._layout.positions.get(key) if type(key) is str else None
+        if index is None:
+            index = self._layout.position(key) if isinstance(key, str) else None
+        if index is None or index >= len(self._values):
+            return default
+        return self._values[index]
+
+    def __contains__(self, key: object) -> bool:
+        """Whether the record has field `key`."""
+        if not isinstance(key, str):
+            return False
+        index = self._layout.position(key)
+        return index is not None and index < len(self._values)
+
+    def __iter__(self) -> Iterator[str]:
+        """The field names, in the order of the record."""
+        name = self._layout.name
+        return (name(index) for index in range(len(self._values)))
+
+    def __len__(self) -> int:
+        """The number of fields the record has."""
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any mapping of the same items (fast for another view of the same layout)."""
+        if isinstance(other, Fields) and other._layout is self._layout:
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, as a dict is not hashable
+
+    def __repr__(self) -> str:
+        """Show the items like a dict."""
+        return f"Fields({dict(self.items())!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
 import logging
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +35,8 @@ from .models import (
     USER,
     Change,
     Channel,
+    FieldLayout,
+    Fields,
     FieldSpec,
     Group,
     GroupMember,
@@ -55,6 +58,7 @@ from .values import (
     USER_AVATARS,
     avatar_url,
     from_bert,
+    from_bert_values,
     is_absent,
     parse_disposition,
     parse_end_user,
@@ -106,6 +110,62 @@ _CAUSE_FIELDS = ("hangup_cause", "cause")
 
 _EXTRA = "_extra_{}"
 
+# What `Parser._channel` reads, in the order of `_ChannelRow`: compiled into one itemgetter
+# per field_spec, so that a record costs one C call, not a dict lookup by name per field.
+_CHANNEL_READS = (
+    "uuid",
+    "direction",
+    "peer_location",
+    "calling_name",
+    "calling_number",
+    "called_number",
+    "offer_timestamp",
+    "answer_timestamp",
+    "hangup_timestamp",
+    "other_uuid",
+    "user_id",
+    "user_name",
+    "group_id",
+    "group_name",
+    "state",
+    "target",
+    "end_user",
+    "origination",
+    "other_info",
+    "last_event",
+    "last_event_data",
+    "tags",
+    "call_id",
+    "last_bridged_user_id",
+    *_CAUSE_FIELDS,
+)
+# Layouts of records sent as maps, by their keys: a server that sends maps sends the same
+# keys each time. Bounded: one that does not costs a new layout a record, nothing more.
+_MAX_MAP_LAYOUTS = 64
+
+
+class _Spec:
+    """A field_spec compiled once: its layout, and where a channel's model finds its values."""
+
+    __slots__ = ("_channel", "layout", "user_id_at", "width")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.layout = FieldLayout(names)
+        self.width = len(names)
+        self.user_id_at = self.layout.positions.get("user_id")
+        self._channel: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+
+    def channel(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """The values `Parser._channel` reads, from a record's values plus one None after them.
+
+        A field the spec lacks is read at -1: the None after the values.
+        """
+        if self._channel is None:
+            positions = self.layout.positions
+            self._channel = itemgetter(*(positions.get(name, -1) for name in _CHANNEL_READS))
+        return self._channel
+
+
 # A real field_spec names 22 fields. Every record of the entity is laid out by its spec, so a
 # spec of 20,000 names would make each short record a dict of 20,000 entries: longer specs are
 # refused, and a record's values past this many are dropped.
@@ -152,6 +212,9 @@ class Parser:
         # Keyed by the entity name as sent, so that `park_info` and `unpark_info` (both
         # `parked_channel` to the rest of the code) keep their own layouts.
         self._specs: dict[str, tuple[str, ...]] = {}
+        self._compiled: dict[str, _Spec] = {}
+        self._no_spec = _Spec(())
+        self._map_specs: dict[tuple[str, ...], _Spec] = {}
         self._padding = MAX_PADDING  # None fields short records may still get in this frame
         self._messages: Mapping[str, Callable[[tuple[Any, ...]], Message | None]] = {
             "field_spec": self._field_spec,
@@ -165,14 +228,13 @@ class Parser:
             "system_msg": self._notice,
             "msg": self._notice,
         }
-        self._builders: Mapping[str, Callable[[str, _Fields, str | None], Record]] = {
+        self._builders: Mapping[str, Callable[[str, _Fields, Fields, str | None], Record]] = {
             USER: self._user,
             GROUP: self._group,
             GROUP_MEMBER: self._group_member,
             TERMINAL: self._terminal,
             DOMAIN: self._domain,
             MWI: self._mwi,
-            **dict.fromkeys(CHANNEL_ENTITIES, self._channel),
         }
 
     @property
@@ -183,6 +245,8 @@ class Parser:
     def reset(self) -> None:
         """Forget every layout: a new connection starts over with its own field specs."""
         self._specs.clear()
+        self._compiled.clear()
+        self._map_specs.clear()
 
     def feed(self, term: Any) -> list[Message]:
         """Read one decoded frame into its messages, in order; never raises."""
@@ -249,6 +313,7 @@ class Parser:
         if names is None:
             return None
         self._specs[wire] = names
+        self._compiled[wire] = _Spec(names)
         return FieldSpec(_ENTITY_NAMES.get(wire, wire), names)
 
     def _field_names(self, wire: str, value: Any) -> tuple[str, ...] | None:
@@ -394,86 +459,101 @@ class Parser:
     def _record(self, wire: str, raw: Any, event: str | None) -> Record | None:
         """Build one record; a record that cannot be read costs itself only, never its frame."""
         try:
-            fields = self._layout(wire, raw)
-            if fields is None:
+            row = self._row(wire, raw)
+            if row is None:
                 return None
+            spec, values = row
             entity = _ENTITY_NAMES.get(wire, wire)
+            if entity in CHANNEL_ENTITIES:
+                return self._channel(entity, spec, values, event)
+            view = Fields(spec.layout, values)
+            if len(values) == spec.width:
+                fields = dict(zip(spec.layout.names, values, strict=True))
+            else:
+                fields = dict(zip(view, values, strict=True))
             builder = self._builders.get(entity, self._item)
-            return builder(entity, fields, event)
+            return builder(entity, fields, view, event)
         except Exception:  # a bug reading one record must not lose the snapshot
             _LOGGER.debug("Failed to read a %s record %s", wire, brief(raw), exc_info=True)
             self._report("record_error", "Could not read a %s record: %s", wire, brief(raw))
             return None
 
-    def _layout(self, wire: str, raw: Any) -> _Fields | None:
-        """Name a record's values after the entity's field_spec; keep what does not fit."""
-        reporter = self._reporter
-        if isinstance(raw, Mapping | list | tuple) and len(raw) > MAX_FIELDS + 1:
-            self._report(
-                "long_record",
-                "A %s record has %d values; only the first %d are read",
-                wire,
-                len(raw),
-                MAX_FIELDS,
-            )
-            raw = (
-                dict(islice(raw.items(), MAX_FIELDS))
-                if isinstance(raw, Mapping)
-                else raw[:MAX_FIELDS]
-            )
-        if isinstance(raw, Mapping):  # a server that sends maps names its own fields
-            return {as_text(from_bert(k, reporter)): from_bert(v, reporter) for k, v in raw.items()}
-        if isinstance(raw, list):
-            raw = tuple(raw)
-        if not isinstance(raw, tuple):
-            self._report(
-                "bad_record",
-                "Ignored a %s record that is not a tuple: %s",
-                wire,
-                brief(raw),
-            )
-            return None
-        spec = self._specs.get(wire)
+    def _row(self, wire: str, raw: Any) -> tuple[_Spec, tuple[Any, ...]] | None:
+        """A record's layout and values (BERT converted); values past the spec are kept."""
+        if type(raw) is not tuple or len(raw) > MAX_FIELDS + 1:
+            if isinstance(raw, Mapping | list | tuple) and len(raw) > MAX_FIELDS + 1:
+                self._report(
+                    "long_record",
+                    "A %s record has %d values; only the first %d are read",
+                    wire,
+                    len(raw),
+                    MAX_FIELDS,
+                )
+                raw = (
+                    dict(islice(raw.items(), MAX_FIELDS))
+                    if isinstance(raw, Mapping)
+                    else raw[:MAX_FIELDS]
+                )
+            if isinstance(raw, Mapping):  # a server that sends maps names its own fields
+                return self._map_row(raw)
+            if isinstance(raw, list | tuple):
+                raw = tuple(raw)
+            else:
+                self._report(
+                    "bad_record",
+                    "Ignored a %s record that is not a tuple: %s",
+                    wire,
+                    brief(raw),
+                )
+                return None
+        spec = self._compiled.get(wire)
         if spec is None:
             self._report(
                 "record_without_spec",
                 "A %s record came before its field_spec; its values are kept unnamed",
                 wire,
             )
-            spec = ()
+            spec = self._no_spec
+        width = spec.width
         # An Erlang record is a tuple tagged with its name: drop the tag when it is exactly that.
         if (
-            len(raw) == len(spec) + 1
+            len(raw) == width + 1
             and isinstance(raw[0], Atom)
             and raw[0] in (wire, _ENTITY_NAMES.get(wire))
         ):
             raw = raw[1:]
-        if spec and len(raw) != len(spec):
+        values = from_bert_values(raw, self._reporter)
+        if width and len(raw) != width:
             self._report(
                 "record_length",
                 "A %s record has %d values for %d fields; missing ones are empty, extra ones kept",
                 wire,
                 len(raw),
-                len(spec),
+                width,
             )
-        fields: _Fields = {
-            name: from_bert(value, reporter) for name, value in zip(spec, raw, strict=False)
-        }
-        missing = spec[len(raw) :]
-        if len(missing) > self._padding:
-            self._report(
-                "short_records",
-                "A frame's %s records lack more fields than %d; the missing ones are left out",
-                wire,
-                MAX_PADDING,
-            )
-            missing = ()
-        self._padding -= len(missing)
-        for name in missing:
-            fields.setdefault(name, None)
-        for index in range(len(spec), len(raw)):
-            fields[_EXTRA.format(index)] = from_bert(raw[index], reporter)
-        return fields
+            missing = width - len(raw)
+            if missing > self._padding:
+                self._report(
+                    "short_records",
+                    "A frame's %s records lack more fields than %d; the missing ones are left out",
+                    wire,
+                    MAX_PADDING,
+                )
+            elif missing > 0:
+                self._padding -= missing
+                values += (None,) * missing
+        return spec, values
+
+    def _map_row(self, raw: Mapping[Any, Any]) -> tuple[_Spec, tuple[Any, ...]]:
+        reporter = self._reporter
+        fields = {as_text(from_bert(k, reporter)): from_bert(v, reporter) for k, v in raw.items()}
+        names = tuple(fields)
+        spec = self._map_specs.get(names)
+        if spec is None:
+            if len(self._map_specs) >= _MAX_MAP_LAYOUTS:
+                self._map_specs.clear()
+            spec = self._map_specs[names] = _Spec(names)
+        return spec, tuple(fields.values())
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -503,57 +583,158 @@ class Parser:
             )
         return moment
 
-    def _channel(self, entity: str, fields: _Fields, event: str | None) -> Channel:
-        text = self._text
-        uuid = text(fields, "uuid", entity)
+    def _value_text(self, value: Any, name: str, entity: str) -> str | None:
+        """`_text` of a value already at hand (the channel reader's slow path: not a str)."""
+        if value is None:
+            return None
+        text = to_text(value)
+        if text is None and value is not None and value != "":
+            self._report(
+                "bad_value",
+                "%s.%s is not a text or number: %s",
+                entity,
+                name,
+                brief(value),
+            )
+        return text
+
+    def _value_time(self, value: Any, name: str, entity: str) -> datetime | None:
+        if value is None:
+            return None
+        moment = to_datetime(value)
+        if moment is None and value not in (None, "", 0):
+            self._report(
+                "bad_time",
+                "%s.%s is not a usable time: %s",
+                entity,
+                name,
+                brief(value),
+            )
+        return moment
+
+    def _channel(
+        self, entity: str, spec: _Spec, values: tuple[Any, ...], event: str | None
+    ) -> Channel:
+        (
+            uuid,
+            direction,
+            peer_location,
+            calling_name,
+            calling_number,
+            called_number,
+            offer_timestamp,
+            answer_timestamp,
+            hangup_timestamp,
+            other_uuid,
+            user_id,
+            user_name,
+            group_id,
+            group_name,
+            state,
+            target,
+            end_user,
+            origination,
+            other_info,
+            last_event,
+            last_event_data,
+            tags,
+            call_id,
+            last_bridged_user_id,
+            hangup_cause,
+            cause,
+        ) = spec.channel()(
+            (*values, None) if len(values) >= spec.width else self._pad(spec, values)
+        )
+        # A text field is nearly always a str already (a converted binary): only other values
+        # take the slow path, which reports what is not text.
+        text = self._value_text
+        uuid = uuid if type(uuid) is str and uuid else text(uuid, "uuid", entity)
         if uuid is None:
             self._report("no_uuid", "A %s record has no uuid; it cannot be tracked", entity)
         reporter = self._reporter
         server = self._server
-        target = parse_target(fields.get("target"), reporter)
-        other_info = parse_other_info(fields.get("other_info"), reporter, server)
-        last_event_data = fields.get("last_event_data")
+        parsed_target = parse_target(target, reporter)
+        parsed_end_user = parse_end_user(end_user, reporter, server)
+        parsed_other_info = parse_other_info(other_info, reporter, server, parsed_end_user)
         disposition = parse_disposition(last_event_data, reporter)
         if disposition is None:
-            disposition = parse_disposition(_first(fields, _CAUSE_FIELDS), reporter)
+            if hangup_cause is None or hangup_cause == "":
+                hangup_cause = cause if cause is not None and cause != "" else None
+            disposition = parse_disposition(hangup_cause, reporter)
+        # A spec with `user_id` says whose leg this is, even when empty (a caller's leg). Only
+        # a record without the field at all leaves it to other_info / target of type user.
+        at = spec.user_id_at
+        if at is not None and at < len(values):
+            owner = (
+                user_id if type(user_id) is str and user_id else text(user_id, "user_id", entity)
+            )
+        else:
+            owner = self._channel_user(parsed_other_info, parsed_target)
+        time = self._value_time
         return Channel(
             entity=entity,
             uuid=uuid or "",
-            direction=text(fields, "direction", entity),
-            peer_location=text(fields, "peer_location", entity),
-            calling_name=text(fields, "calling_name", entity),
-            calling_number=text(fields, "calling_number", entity),
-            called_number=text(fields, "called_number", entity),
-            offered_at=self._time(fields, "offer_timestamp", entity),
-            answered_at=self._time(fields, "answer_timestamp", entity),
-            hungup_at=self._time(fields, "hangup_timestamp", entity),
-            other_uuid=text(fields, "other_uuid", entity),
-            user_id=self._channel_user(fields, other_info, target, entity),
-            user_name=text(fields, "user_name", entity),
-            group_id=text(fields, "group_id", entity),
-            group_name=text(fields, "group_name", entity),
-            state=parse_state(fields.get("state"), reporter),
-            target=target,
-            end_user=parse_end_user(fields.get("end_user"), reporter, server),
-            origination=parse_origination(fields.get("origination"), reporter),
-            other_info=other_info,
-            last_event=text(fields, "last_event", entity) or event,
-            fields=fields,
+            direction=direction
+            if type(direction) is str and direction
+            else text(direction, "direction", entity),
+            peer_location=peer_location
+            if type(peer_location) is str and peer_location
+            else text(peer_location, "peer_location", entity),
+            calling_name=calling_name
+            if type(calling_name) is str and calling_name
+            else text(calling_name, "calling_name", entity),
+            calling_number=calling_number
+            if type(calling_number) is str and calling_number
+            else text(calling_number, "calling_number", entity),
+            called_number=called_number
+            if type(called_number) is str and called_number
+            else text(called_number, "called_number", entity),
+            offered_at=time(offer_timestamp, "offer_timestamp", entity),
+            answered_at=time(answer_timestamp, "answer_timestamp", entity),
+            hungup_at=time(hangup_timestamp, "hangup_timestamp", entity),
+            other_uuid=other_uuid
+            if type(other_uuid) is str and other_uuid
+            else text(other_uuid, "other_uuid", entity),
+            user_id=owner,
+            user_name=user_name
+            if type(user_name) is str and user_name
+            else text(user_name, "user_name", entity),
+            group_id=group_id
+            if type(group_id) is str and group_id
+            else text(group_id, "group_id", entity),
+            group_name=group_name
+            if type(group_name) is str and group_name
+            else text(group_name, "group_name", entity),
+            state=parse_state(state, reporter),
+            target=parsed_target,
+            end_user=parsed_end_user,
+            origination=parse_origination(origination, reporter),
+            other_info=parsed_other_info,
+            last_event=(
+                last_event
+                if type(last_event) is str and last_event
+                else text(last_event, "last_event", entity)
+            )
+            or event,
+            fields=Fields(spec.layout, values),
             last_event_data=to_text(last_event_data),
             disposition=disposition,
-            tags=parse_tags(fields.get("tags"), reporter),
-            call_id=text(fields, "call_id", entity),
-            last_bridged_user_id=text(fields, "last_bridged_user_id", entity),
+            tags=parse_tags(tags, reporter),
+            call_id=call_id
+            if type(call_id) is str and call_id
+            else text(call_id, "call_id", entity),
+            last_bridged_user_id=last_bridged_user_id
+            if type(last_bridged_user_id) is str and last_bridged_user_id
+            else text(last_bridged_user_id, "last_bridged_user_id", entity),
         )
 
-    def _channel_user(
-        self, fields: _Fields, other_info: OtherInfo | None, target: Target | None, entity: str
-    ) -> str | None:
-        # A spec with `user_id` says whose leg this is, even when empty (a caller's leg): every
-        # field of the spec is in `fields`, a short record's missing ones as None. Only a server
-        # without the field at all leaves it to other_info / target of type user.
-        if "user_id" in fields:
-            return self._text(fields, "user_id", entity)
+    @staticmethod
+    def _pad(spec: _Spec, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        # A short record whose missing fields were left out (see MAX_PADDING): read as None.
+        return values + (None,) * (spec.width - len(values) + 1)
+
+    @staticmethod
+    def _channel_user(other_info: OtherInfo | None, target: Target | None) -> str | None:
         if other_info is not None and other_info.type == USER and other_info.user_id:
             return other_info.user_id
         if target is not None and target.type == USER and target.id:
@@ -564,7 +745,7 @@ class Parser:
         record_id = self._text(fields, "id", entity)
         return record_id if record_id is not None else self._text(fields, "uuid", entity)
 
-    def _user(self, entity: str, fields: _Fields, _event: str | None) -> User:
+    def _user(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> User:
         record_id = self._required_id(fields, entity)
         number = self._number
         return User(
@@ -575,7 +756,7 @@ class Parser:
             did=to_text(_first(fields, _DID_FIELDS)),
             email=to_text(_first(fields, _EMAIL_FIELDS)),
             avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server, USER_AVATARS),
-            fields=fields,
+            fields=view,
             do_not_disturb_status=number(fields, "do_not_disturb_status", entity),
             fwd_always_status=number(fields, "fwd_always_status", entity),
             presence=number(fields, "presence", entity),
@@ -585,7 +766,7 @@ class Parser:
             mwi=self._box(fields, record_id or None, None),
         )
 
-    def _group(self, entity: str, fields: _Fields, _event: str | None) -> Group:
+    def _group(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> Group:
         record_id = self._required_id(fields, entity)
         number = self._number
         return Group(
@@ -594,7 +775,7 @@ class Parser:
             label=to_text(_first(fields, _LABEL_FIELDS)),
             extension=to_text(_first(fields, _EXTENSION_FIELDS)),
             avatar_url=avatar_url(_first(fields, _AVATAR_FIELDS), self._server),
-            fields=fields,
+            fields=view,
             group_type=_group_type(fields.get("type")),
             queue=number(fields, "queue", entity),
             flags=number(fields, "flags", entity),
@@ -622,7 +803,9 @@ class Parser:
             raw=raw,
         )
 
-    def _group_member(self, entity: str, fields: _Fields, _event: str | None) -> GroupMember:
+    def _group_member(
+        self, entity: str, fields: _Fields, view: Fields, _event: str | None
+    ) -> GroupMember:
         number = self._number
         member = GroupMember(
             id=self._text(fields, "id", entity),
@@ -631,13 +814,13 @@ class Parser:
             priority=number(fields, "priority", entity),
             login_status=number(fields, "login_status", entity),
             role=number(fields, "role", entity),
-            fields=fields,
+            fields=view,
         )
         if not member.key:
             self._report("no_id", "A %s record has no id; it cannot be tracked", entity)
         return member
 
-    def _terminal(self, entity: str, fields: _Fields, _event: str | None) -> Terminal:
+    def _terminal(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> Terminal:
         registered = fields.get("registered")
         if not isinstance(registered, bool):
             number = to_int(registered)
@@ -649,14 +832,14 @@ class Parser:
             type=self._text(fields, "type", entity),
             user_agent=self._text(fields, "user_agent", entity),
             registered=registered,
-            fields=fields,
+            fields=view,
         )
 
-    def _domain(self, entity: str, fields: _Fields, _event: str | None) -> Item:
+    def _domain(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> Item:
         # One record, its fields undocumented: keyed like Brastel's store (id, else name), and
         # kept even without either, as the PBX's one domain.
         key = self._record_id(fields, entity) or to_text(_first(fields, _NAME_FIELDS))
-        return Item(entity=entity, id=key or DOMAIN, fields=fields)
+        return Item(entity=entity, id=key or DOMAIN, fields=view)
 
     def _number(self, fields: _Fields, name: str, entity: str) -> int | None:
         value = fields.get(name)
@@ -673,7 +856,7 @@ class Parser:
             self._report("no_id", "A %s record has no id; it cannot be tracked", entity)
         return record_id or ""
 
-    def _mwi(self, entity: str, fields: _Fields, _event: str | None) -> Mwi:
+    def _mwi(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> Mwi:
         new = self._count(fields, MWI_NEW_FIELDS, entity)
         old = self._count(fields, MWI_OLD_FIELDS, entity)
         urgent_new = urgent_old = None
@@ -697,7 +880,7 @@ class Parser:
             mailbox=mailbox,
             new_messages=new,
             old_messages=old,
-            fields=fields,
+            fields=view,
             urgent_new=urgent_new,
             urgent_old=urgent_old,
         )
@@ -711,8 +894,8 @@ class Parser:
             self._report("bad_count", "A %s count is not a number: %s", entity, brief(value))
         return count
 
-    def _item(self, entity: str, fields: _Fields, _event: str | None) -> Item:
-        return Item(entity=entity, id=self._record_id(fields, entity), fields=fields)
+    def _item(self, entity: str, fields: _Fields, view: Fields, _event: str | None) -> Item:
+        return Item(entity=entity, id=self._record_id(fields, entity), fields=view)
 
     def _report(self, kind: str, message: str, *args: object) -> None:
         self._reporter.report(kind, message, *args)

@@ -12,11 +12,13 @@ name and stays as it is.
 
 from __future__ import annotations
 
+from binascii import a2b_qp
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 import json
 import math
 import re
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, unquote_to_bytes, urlsplit
 
@@ -31,6 +33,7 @@ __all__ = [
     "avatar_url",
     "decode_text",
     "from_bert",
+    "from_bert_values",
     "is_absent",
     "parse_disposition",
     "parse_end_user",
@@ -84,6 +87,75 @@ def decode_text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+# Short texts repeat across records (user ids, extensions, names, event names): each distinct
+# one is decoded once and then shared, which saves both the decoding and a string per record
+# that keeps it. Bounded: when full it starts over, so a peer sending ever new texts costs at
+# most this many entries, and the texts that do repeat are back in it soon after.
+_TEXT_CACHE_MAX = 8192
+_TEXT_CACHE_BYTES = 24
+_TEXTS: dict[bytes, str] = {}
+
+
+# The last longer text: a record often carries one twice (a channel's `end_user` is its
+# `other_info`'s party too). One (bytes, text) pair, replaced whole, so threads cannot mix it.
+_LAST_LONG: list[tuple[bytes, str]] = [(b"", "")]
+
+
+def _text_of(data: bytes, texts: dict[bytes, str] = _TEXTS) -> str:
+    """`decode_text`, shared for short texts and for a long one that comes again at once."""
+    text = texts.get(data)
+    if text is not None:
+        return text
+    short = len(data) <= _TEXT_CACHE_BYTES
+    if not short:
+        last = _LAST_LONG[0]
+        if last[0] == data:
+            return last[1]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    if short:
+        if len(texts) >= _TEXT_CACHE_MAX:
+            texts.clear()
+        texts[data] = text
+    else:
+        _LAST_LONG[0] = (data, text)
+    return text
+
+
+# Atoms are names, handed on as plain str: one str per distinct atom, not one per use. The
+# decoder caches 4,096 atoms; past this many, an atom's text is made anew each time.
+_ATOM_TEXTS: dict[Atom, str] = {}
+_ATOM_TEXTS_MAX = 4096
+
+
+def atom_text(atom: Atom) -> str:
+    """The plain `str` of an atom, shared."""
+    text = _ATOM_TEXTS.get(atom)
+    if text is None:
+        text = str(atom)
+        if len(_ATOM_TEXTS) < _ATOM_TEXTS_MAX:
+            _ATOM_TEXTS[atom] = text
+    return text
+
+
+# Short texts made here (the parts of an end_user), shared alike: the same name, company
+# and prefecture come on call after call.
+_PARTS: dict[str, str] = {}
+
+
+def _shared(text: str, parts: dict[str, str] = _PARTS) -> str:
+    shared = parts.get(text)
+    if shared is not None:
+        return shared
+    if len(text) <= _TEXT_CACHE_BYTES:
+        if len(parts) >= _TEXT_CACHE_MAX:
+            parts.clear()
+        parts[text] = text
+    return text
+
+
 def _erlang_string(value: str) -> str | list[int]:
     # A STRING_EXT arrives one character per byte; its bytes are UTF-8 text like any binary.
     # A str with wider characters did not come from the wire that way, so it is already text.
@@ -108,6 +180,8 @@ def to_text(value: Any) -> str | None:
             return None
         case bool():
             return "true" if value else "false"
+        case Atom():
+            return atom_text(value)
         case str():
             return str(value)
         case bytes():
@@ -158,9 +232,20 @@ def from_bert(term: Any, reporter: ProblemReporter | None = None) -> Any:
 
 
 def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
+    # The exact types the decoder gives, tested first by identity: this runs for every value
+    # of every record, and the match below tests its cases one `isinstance` after another.
     if depth > _MAX_DEPTH:
         return term
+    kind = type(term)
+    if kind is bytes:
+        return _text_of(term)
+    if kind is Atom:
+        return None if term == _UNDEFINED else term
+    if kind is int or kind is bool or kind is float:
+        return term
     depth += 1  # of the elements, from here on
+    if kind is tuple and not (term and type(term[0]) is Atom and term[0] == _BERT):
+        return tuple([_from_bert(item, depth, reporter) for item in term])
     match term:
         case Atom():
             return None if term == _UNDEFINED else term
@@ -194,6 +279,27 @@ def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
             )
         case _:
             return term
+
+
+def from_bert_values(
+    values: tuple[Any, ...], reporter: ProblemReporter | None = None
+) -> tuple[Any, ...]:
+    """`from_bert` of each of a record's values: the parser's hottest loop, its leaves inline."""
+    out: list[Any] = []
+    append = out.append
+    texts = _TEXTS
+    for term in values:
+        kind = type(term)
+        if kind is bytes:
+            text = texts.get(term)
+            append(text if text is not None else _text_of(term))
+        elif kind is Atom:
+            append(None if term == _UNDEFINED else term)
+        elif kind is int:
+            append(term)
+        else:
+            append(_from_bert(term, 0, reporter))
+    return tuple(out)
 
 
 def _bert_tuple(term: tuple[Any, ...], depth: int, reporter: ProblemReporter | None) -> Any:
@@ -267,6 +373,8 @@ def to_datetime(value: Any) -> datetime | None:
     apart by magnitude; nanoseconds too), Erlang `{Mega, Sec, Micro}`, BERT time tuples and
     decimal or ISO 8601 text. Zero and negative numbers mean "not set" on this PBX.
     """
+    if type(value) is int:
+        return _from_int(value)
     match value:
         case datetime():
             return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -282,6 +390,25 @@ def to_datetime(value: Any) -> datetime | None:
             return _from_text(value.decode("latin-1") if isinstance(value, bytes) else value)
         case _:
             return None
+
+
+# The same instant comes in several fields of a record (a channel's offer time is its
+# state's and its other_info's too) and of the next records: each integer is made a datetime
+# once. Bounded as the text caches are.
+_MOMENTS: dict[int, datetime | None] = {}
+_MOMENTS_MAX = 4096
+
+
+def _from_int(value: int, moments: dict[int, datetime | None] = _MOMENTS) -> datetime | None:
+    try:
+        return moments[value]
+    except KeyError:
+        pass
+    moment = _from_number(value)
+    if len(moments) >= _MOMENTS_MAX:
+        moments.clear()
+    moments[value] = moment
+    return moment
 
 
 def _from_number(value: float) -> datetime | None:
@@ -384,6 +511,8 @@ def _form_decode(part: str, reporter: ProblemReporter | None, what: str) -> str:
 
 def _as_str(value: Any) -> str | None:
     match value:
+        case Atom():
+            return atom_text(value)
         case str():
             return str(value)
         case bytes():
@@ -421,6 +550,40 @@ def parse_end_user(
 _PARTY_PARTS = 5  # id, name, organization, avatar, prefecture (four before 2023)
 
 
+# Characters that would mean something else to `binascii.a2b_qp` (see `_form_decode_all`).
+_NOT_FOR_QP = frozenset("=\r\n")
+
+
+def _form_decode_all(text: str) -> list[str] | None:
+    """Decode a whole well-formed `*`-separated text at once: its parts, or None if not so.
+
+    The same as `_form_decode` on each part when no escape stands for a `*` itself (`%2A`),
+    none is bad and all are UTF-8: a UTF-8 character never contains the byte of `*`, so a
+    part that is UTF-8 in the whole text is UTF-8 alone. Anything else is for `_form_decode`,
+    which tells what is wrong, part by part.
+
+    The escapes are undone in C: `%XX` is quoted-printable's `=XX`, and an ASCII text with no
+    `=` and no line break means nothing else to `binascii.a2b_qp` (checked against
+    `unquote_to_bytes` on every such text of up to 9 ASCII characters we could generate);
+    `urllib.parse` would loop in Python over every escape.
+    """
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text.split("*")
+    if (
+        "%2A" in text
+        or "%2a" in text
+        or not text.isascii()
+        or not _NOT_FOR_QP.isdisjoint(text)
+        or _BAD_ESCAPE.search(text) is not None
+    ):
+        return None
+    try:
+        return a2b_qp(text.replace("%", "=").encode("ascii")).decode("utf-8").split("*")
+    except UnicodeDecodeError:
+        return None
+
+
 def _party(text: str, reporter: ProblemReporter | None, server: str | None) -> Party | None:
     parts = text.split("*")
     if len(parts) not in (_PARTY_PARTS - 1, _PARTY_PARTS):
@@ -431,7 +594,11 @@ def _party(text: str, reporter: ProblemReporter | None, server: str | None) -> P
             len(parts),
             brief(text),
         )
-    decoded = [_form_decode(p, reporter, "end_user") or None for p in parts[:_PARTY_PARTS]]
+    fast = _form_decode_all(text)
+    if fast is not None:
+        decoded = [_shared(part) if part else None for part in fast[:_PARTY_PARTS]]
+    else:
+        decoded = [_form_decode(p, reporter, "end_user") or None for p in parts[:_PARTY_PARTS]]
     decoded += [None] * (_PARTY_PARTS - len(decoded))
     if not any(decoded):
         return None  # `****`: nobody
@@ -464,7 +631,7 @@ def parse_origination(
 
 def parse_tags(value: Any, reporter: ProblemReporter | None = None) -> tuple[str, ...]:
     """Parse `tags`: a `;`-separated text of markers (a list of names is read alike)."""
-    if is_absent(value):
+    if is_absent(value) or value == "":  # most channels have no tags: empty text
         return ()
     if isinstance(value, list | tuple):
         items = [to_text(item) for item in value]
@@ -691,11 +858,16 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
 
 
 def parse_other_info(
-    value: Any, reporter: ProblemReporter | None = None, server: str | None = None
+    value: Any,
+    reporter: ProblemReporter | None = None,
+    server: str | None = None,
+    end_user: EndUser | None = None,
 ) -> OtherInfo | None:
     """Parse `other_info`: `{Type, UserIdOrEndUser, Direction, PeerLocation, Address, OfferTimestamp, GroupId, Whoscall}`.
 
-    The eighth element (2024: `whoscall`) is optional: older servers send seven.
+    The eighth element (2024: `whoscall`) is optional: older servers send seven. `end_user` is
+    the record's own `end_user`, already parsed: the same text here is that same party, and
+    is not parsed (nor reported) twice.
     """
     if is_absent(value):
         return None
@@ -710,8 +882,8 @@ def parse_other_info(
         return None
     kind = to_name(_at(items, 0))
     who = _at(items, 1)
+    known, end_user = end_user, None
     user_id: str | None = None
-    end_user: EndUser | None = None
     if kind == "user":
         user_id = to_text(who)
     elif not is_absent(who):
@@ -724,6 +896,8 @@ def parse_other_info(
                 type(who).__name__,
                 brief(who),
             )
+        elif known is not None and who == known.raw:
+            end_user = known  # the record's own end_user: the same party
         else:
             end_user = parse_end_user(who, reporter, server)
     return OtherInfo(
@@ -764,6 +938,8 @@ def _fields(
 def _plain(value: Any) -> Any:
     # Atoms are names here and binaries text; hand both on as plain str.
     match value:
+        case Atom():
+            return atom_text(value)
         case str():
             return str(value)
         case bytes():
@@ -848,11 +1024,14 @@ _CALLING_TARGETS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
 }
 
 
-def _nothing(_extra: tuple[Any, ...]) -> _Details:
-    return {}
+_NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
 
 
-_STATE_DETAILS: Mapping[str, Callable[[tuple[Any, ...]], _Details]] = {
+def _nothing(_extra: tuple[Any, ...]) -> Mapping[str, Any]:
+    return _NO_DETAILS
+
+
+_STATE_DETAILS: Mapping[str, Callable[[tuple[Any, ...]], Mapping[str, Any]]] = {
     "voicemail": _TARGET_FIELDS,
     "checking_voicemail": _fields("target_name"),
     "calling": _calling,
@@ -888,7 +1067,7 @@ def parse_state(value: Any, reporter: ProblemReporter | None = None) -> ChannelS
         _report(reporter, "bad_state", "A channel state has no name: %s", brief(value))
         return ChannelState(name="unknown", since=to_datetime(since_value), details={}, raw=items)
     reader = _STATE_DETAILS.get(name)
-    details = reader(extra) if reader else {}
+    details = reader(extra) if reader else _NO_DETAILS
     return ChannelState(name=name, since=to_datetime(since_value), details=details, raw=items)
 
 
