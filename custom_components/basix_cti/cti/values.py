@@ -66,6 +66,9 @@ def is_absent(value: Any) -> bool:
     """
     if value is None:
         return True
+    kind = type(value)
+    if kind is str or kind is int:
+        return False
     if isinstance(value, Atom):
         return value == _UNDEFINED
     return isinstance(value, tuple) and len(value) == 2 and value[0] == _BERT and value[1] == "nil"
@@ -175,6 +178,8 @@ def to_text(value: Any) -> str | None:
     None and empty text give None; numbers give their decimal form (exact for any size the
     interpreter can print); anything structured gives None (the caller keeps the raw value).
     """
+    if type(value) is str:
+        return value or None
     match value:
         case None | "":
             return None
@@ -245,7 +250,9 @@ def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
         return term
     depth += 1  # of the elements, from here on
     if kind is tuple and not (term and type(term[0]) is Atom and term[0] == _BERT):
-        return tuple([_from_bert(item, depth, reporter) for item in term])
+        return tuple(_items(term, depth, reporter))
+    if kind is list:
+        return _items(term, depth, reporter)
     match term:
         case Atom():
             return None if term == _UNDEFINED else term
@@ -284,11 +291,18 @@ def _from_bert(term: Any, depth: int, reporter: ProblemReporter | None) -> Any:
 def from_bert_values(
     values: tuple[Any, ...], reporter: ProblemReporter | None = None
 ) -> tuple[Any, ...]:
-    """`from_bert` of each of a record's values: the parser's hottest loop, its leaves inline."""
+    """`from_bert` of each of a record's values (each a term of its own, at depth 0)."""
+    return tuple(_items(values, 0, reporter))
+
+
+def _items(terms: Sequence[Any], depth: int, reporter: ProblemReporter | None) -> list[Any]:
+    """`_from_bert` of each of `terms` at `depth`: the parser's hottest loop, its leaves inline."""
+    if depth > _MAX_DEPTH:
+        return list(terms)
     out: list[Any] = []
     append = out.append
     texts = _TEXTS
-    for term in values:
+    for term in terms:
         kind = type(term)
         if kind is bytes:
             text = texts.get(term)
@@ -298,8 +312,8 @@ def from_bert_values(
         elif kind is int:
             append(term)
         else:
-            append(_from_bert(term, 0, reporter))
-    return tuple(out)
+            append(_from_bert(term, depth, reporter))
+    return out
 
 
 def _bert_tuple(term: tuple[Any, ...], depth: int, reporter: ProblemReporter | None) -> Any:
@@ -654,7 +668,7 @@ def parse_whoscall(value: Any, reporter: ProblemReporter | None = None) -> Whosc
     with `+` as a space (a form-encoding server). Text that is no JSON either keeps only its
     raw form (`data` None). A number there is the 2021 answer timestamp, not caller-ID data.
     """
-    if is_absent(value) or isinstance(value, bool | int | float):
+    if value is None or value == "" or is_absent(value) or isinstance(value, bool | int | float):
         return None
     text = _as_str(value)
     if text is None:
@@ -822,6 +836,10 @@ def _at(values: Sequence[Any], index: int) -> Any:
     return values[index] if index < len(values) else None
 
 
+def _padded(values: tuple[Any, ...], size: int) -> tuple[Any, ...]:
+    return values + (None,) * (size - len(values))
+
+
 # A name is short; a longer list of integers is data, not a name.
 _MAX_NAME = 255
 
@@ -833,6 +851,11 @@ def to_name(value: Any) -> str | None:
     that tag, as a list of character codes: both are names. Empty text is no name (None); so
     is a value of any other type.
     """
+    kind = type(value)
+    if kind is Atom:
+        return atom_text(value) or None
+    if kind is str:
+        return value or None
     if isinstance(value, list) and 0 < len(value) <= _MAX_NAME:
         if all(type(c) is int and 32 <= c <= 0x10FFFF for c in value):
             text = "".join(map(chr, value))
@@ -849,11 +872,12 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
     if items is None:
         _report(reporter, "bad_target", "Ignored a target that is not a tuple: %s", brief(value))
         return None
+    kind, target_id, name, address = items[:4] if len(items) >= 4 else _padded(items, 4)
     return Target(
-        type=to_name(_at(items, 0)),
-        id=to_text(_at(items, 1)),
-        name=to_text(_at(items, 2)),
-        address=to_text(_at(items, 3)),
+        type=to_name(kind),
+        id=to_text(target_id),
+        name=to_text(name),
+        address=to_text(address),
     )
 
 
@@ -880,8 +904,10 @@ def parse_other_info(
             brief(value),
         )
         return None
-    kind = to_name(_at(items, 0))
-    who = _at(items, 1)
+    kind_value, who, direction, peer_location, address, offered, group_id, whoscall = (
+        items[:8] if len(items) >= 8 else _padded(items, 8)
+    )
+    kind = to_name(kind_value)
     known, end_user = end_user, None
     user_id: str | None = None
     if kind == "user":
@@ -904,12 +930,12 @@ def parse_other_info(
         type=kind,
         user_id=user_id,
         end_user=end_user,
-        direction=to_name(_at(items, 2)),
-        peer_location=to_name(_at(items, 3)),
-        address=to_text(_at(items, 4)),
-        offered_at=to_datetime(_at(items, 5)),
-        group_id=to_text(_at(items, 6)),
-        whoscall=parse_whoscall(_at(items, 7), reporter),
+        direction=to_name(direction),
+        peer_location=to_name(peer_location),
+        address=to_text(address),
+        offered_at=to_datetime(offered),
+        group_id=to_text(group_id),
+        whoscall=parse_whoscall(whoscall, reporter),
     )
 
 
