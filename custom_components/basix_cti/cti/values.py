@@ -92,11 +92,14 @@ def decode_text(data: bytes) -> str:
 
 # Short texts repeat across records (user ids, extensions, names, event names): each distinct
 # one is decoded once and then shared, which saves both the decoding and a string per record
-# that keeps it. Bounded: when full it starts over, so a peer sending ever new texts costs at
-# most this many entries, and the texts that do repeat are back in it soon after.
+# that keeps it. Bounded in two generations: when the current one is full it becomes the old
+# one (the one before is dropped), and a text found in the old one moves back into the current
+# one. So a peer sending ever new texts costs at most twice this many entries, and a text that
+# keeps coming stays one str for as long as it does.
 _TEXT_CACHE_MAX = 8192
 _TEXT_CACHE_BYTES = 24
 _TEXTS: dict[bytes, str] = {}
+_OLD_TEXTS: dict[bytes, str] = {}
 
 
 # The last longer text: a record often carries one twice (a channel's `end_user` is its
@@ -104,27 +107,33 @@ _TEXTS: dict[bytes, str] = {}
 _LAST_LONG: list[tuple[bytes, str]] = [(b"", "")]
 
 
-def _text_of(data: bytes, texts: dict[bytes, str] = _TEXTS) -> str:
+def _text_of(
+    data: bytes, texts: dict[bytes, str] = _TEXTS, old: dict[bytes, str] = _OLD_TEXTS
+) -> str:
     """`decode_text`, shared for short texts and for a long one that comes again at once."""
     text = texts.get(data)
     if text is not None:
         return text
-    short = len(data) <= _TEXT_CACHE_BYTES
-    if not short:
-        last = _LAST_LONG[0]
-        if last[0] == data:
-            return last[1]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    if short:
-        if len(texts) >= _TEXT_CACHE_MAX:
-            texts.clear()
-        texts[data] = text
-    else:
-        _LAST_LONG[0] = (data, text)
+    if len(data) <= _TEXT_CACHE_BYTES:
+        text = old.get(data)
+        if text is None:
+            text = decode_text(data)
+        _remember(texts, old, data, text)
+        return text
+    last = _LAST_LONG[0]
+    if last[0] == data:
+        return last[1]
+    text = decode_text(data)
+    _LAST_LONG[0] = (data, text)
     return text
+
+
+def _remember[K](texts: dict[K, str], old: dict[K, str], key: K, text: str) -> None:
+    if len(texts) >= _TEXT_CACHE_MAX:
+        old.clear()
+        old.update(texts)
+        texts.clear()
+    texts[key] = text
 
 
 # Atoms are names, handed on as plain str: one str per distinct atom, not one per use. The
@@ -146,16 +155,16 @@ def atom_text(atom: Atom) -> str:
 # Short texts made here (the parts of an end_user), shared alike: the same name, company
 # and prefecture come on call after call.
 _PARTS: dict[str, str] = {}
+_OLD_PARTS: dict[str, str] = {}
 
 
-def _shared(text: str, parts: dict[str, str] = _PARTS) -> str:
+def _shared(text: str, parts: dict[str, str] = _PARTS, old: dict[str, str] = _OLD_PARTS) -> str:
     shared = parts.get(text)
     if shared is not None:
         return shared
     if len(text) <= _TEXT_CACHE_BYTES:
-        if len(parts) >= _TEXT_CACHE_MAX:
-            parts.clear()
-        parts[text] = text
+        text = old.get(text, text)
+        _remember(parts, old, text, text)
     return text
 
 
@@ -864,8 +873,36 @@ def to_name(value: Any) -> str | None:
     return _as_str(value) or None
 
 
+# Every call for a user has the same target (the user, and the number dialled): one Target
+# per distinct value, bounded as the text caches are.
+_TARGETS: dict[tuple[Any, ...], Target] = {}
+_TARGETS_MAX = 4096
+_TEXT_TYPES = (str, Atom, type(None))
+
+
 def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target | None:
     """Parse `target`: `{Type, Id, Name, Address}`."""
+    if type(value) is tuple and len(value) == 4:
+        # Only texts make the key: `1`, `1.0` and `true` are one key but three texts.
+        kind, target_id, name, address = value
+        if (
+            type(kind) in _TEXT_TYPES
+            and type(target_id) in _TEXT_TYPES
+            and type(name) in _TEXT_TYPES
+            and type(address) in _TEXT_TYPES
+        ):
+            target = _TARGETS.get(value)
+            if target is None:
+                target = Target(
+                    type=to_name(kind),
+                    id=to_text(target_id),
+                    name=to_text(name),
+                    address=to_text(address),
+                )
+                if len(_TARGETS) >= _TARGETS_MAX:
+                    _TARGETS.clear()
+                _TARGETS[value] = target
+            return target
     if is_absent(value):
         return None
     items = _as_tuple(value)
