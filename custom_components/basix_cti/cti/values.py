@@ -565,9 +565,11 @@ def parse_end_user(
         _count, _sep, rest = text[len("_MANY_:") :].partition("|")
         parts = rest.split("|") if rest else []
         candidates = tuple(_party(p, reporter, server) for p in parts)
+        candidates = tuple(c for c in candidates if c is not None)
     else:
-        candidates = (_party(text, reporter, server),)
-    return EndUser(candidates=tuple(c for c in candidates if c is not None), raw=text)
+        party = _party(text, reporter, server)
+        candidates = () if party is None else (party,)
+    return EndUser(candidates=candidates, raw=text)
 
 
 _PARTY_PARTS = 5  # id, name, organization, avatar, prefecture (four before 2023)
@@ -631,7 +633,7 @@ def _party(text: str, reporter: ProblemReporter | None, server: str | None) -> P
         organization=decoded[2],
         avatar=decoded[3],
         prefecture=decoded[4],
-        avatar_url=avatar_url(decoded[3], server, END_USER_AVATARS),
+        avatar_url=None if decoded[3] is None else avatar_url(decoded[3], server, END_USER_AVATARS),
     )
 
 
