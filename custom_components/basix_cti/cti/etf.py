@@ -370,7 +370,9 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
             raise _too_many(tag_pos, budget)
         budget[0] = left
         # The common leaves are decoded inline: a function call per element would cost more
-        # than everything else the element needs.
+        # than everything else the element needs. Tested in order of frequency in what the
+        # production server sends: binaries and Latin-1 atoms (ATOM_EXT) about 14 each a
+        # channel record, then tuples, big integers (microsecond timestamps), small integers.
         for _ in range(count):
             tag = data[pos]
             if tag == 109:  # BINARY_EXT
@@ -379,6 +381,14 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
                 if pos > ln:
                     raise _short(start - 5, "binary", pos - start, ln - start)
                 append(data[start:pos])
+            elif tag == 100:  # ATOM_EXT
+                start = pos + 3
+                end = start + ((data[pos + 1] << 8) | data[pos + 2])
+                atom = latin1_atom(data[start:end])
+                if atom is None or end > ln:
+                    atom = _new_atom(data, start, end, pos, False, budget)
+                append(atom)
+                pos = end
             elif tag == 119:  # SMALL_ATOM_UTF8_EXT
                 start = pos + 2
                 end = start + data[pos + 1]
@@ -390,9 +400,6 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
             elif tag == 104:  # SMALL_TUPLE_EXT
                 value, pos = _sequence(data, pos + 2, depth, budget, data[pos + 1], pos, "tuple")
                 append(value)
-            elif tag == 97:  # SMALL_INTEGER_EXT
-                append(data[pos + 1])
-                pos += 2
             elif tag == 110:  # SMALL_BIG_EXT
                 start = pos + 3
                 end = start + data[pos + 1]
@@ -408,14 +415,9 @@ def _sequence(  # noqa: PLR0917 - positional arguments: this is the hottest call
                     value = -value
                 append(value)
                 pos = end
-            elif tag == 100:  # ATOM_EXT
-                start = pos + 3
-                end = start + ((data[pos + 1] << 8) | data[pos + 2])
-                atom = latin1_atom(data[start:end])
-                if atom is None or end > ln:
-                    atom = _new_atom(data, start, end, pos, False, budget)
-                append(atom)
-                pos = end
+            elif tag == 97:  # SMALL_INTEGER_EXT
+                append(data[pos + 1])
+                pos += 2
             elif tag == 98:  # INTEGER_EXT
                 append(i32(data, pos + 1)[0])
                 pos += 5
