@@ -564,8 +564,8 @@ def parse_end_user(
     if text.startswith("_MANY_:"):
         _count, _sep, rest = text[len("_MANY_:") :].partition("|")
         parts = rest.split("|") if rest else []
-        candidates = tuple(_party(p, reporter, server) for p in parts)
-        candidates = tuple(c for c in candidates if c is not None)
+        found = [_party(p, reporter, server) for p in parts]
+        candidates: tuple[Party, ...] = tuple(c for c in found if c is not None)
     else:
         party = _party(text, reporter, server)
         candidates = () if party is None else (party,)
