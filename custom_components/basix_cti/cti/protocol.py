@@ -110,7 +110,7 @@ _CAUSE_FIELDS = ("hangup_cause", "cause")
 
 _EXTRA = "_extra_{}"
 
-# What `Parser._channel` reads, in the order of `_ChannelRow`: compiled into one itemgetter
+# What `Parser._channel` reads, in the order it unpacks them: compiled into one itemgetter
 # per field_spec, so that a record costs one C call, not a dict lookup by name per field.
 _CHANNEL_READS = (
     "uuid",
