@@ -200,3 +200,17 @@ def test_an_end_user_reads_the_same_and_reports_the_same_either_way(text: str) -
         values._form_decode_all = original
     assert parsed == reference
     assert dict(fast.counts) == dict(slow.counts)
+
+
+def test_what_is_shared_never_keeps_a_huge_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(values, "_TARGETS", {})
+    huge = "x" * 100_000
+    target = parse_target((A("user"), "1", huge, None))
+    assert target.name == huge
+    assert values._TARGETS == {}  # read, not kept
+    big = b"y" * (values._LONG_MEMO_BYTES + 1)
+    assert from_bert(big) == big.decode()
+    assert values._LAST_LONG[0][0] is not big
+    moments = dict(values._MOMENTS)
+    assert values.to_datetime(10**40) is None  # no time, and no cache key either
+    assert moments == values._MOMENTS

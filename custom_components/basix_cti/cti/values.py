@@ -103,8 +103,10 @@ _OLD_TEXTS: dict[bytes, str] = {}
 
 
 # The last longer text: a record often carries one twice (a channel's `end_user` is its
-# `other_info`'s party too). One (bytes, text) pair, replaced whole, so threads cannot mix it.
+# `other_info`'s party too). One (bytes, text) pair, replaced whole, so threads cannot mix it;
+# only up to this size, so that it never keeps a frame's huge binary alive after the frame.
 _LAST_LONG: list[tuple[bytes, str]] = [(b"", "")]
+_LONG_MEMO_BYTES = 4096
 
 
 def _text_of(
@@ -120,6 +122,8 @@ def _text_of(
             text = decode_text(data)
         _remember(texts, old, data, text)
         return text
+    if len(data) > _LONG_MEMO_BYTES:
+        return decode_text(data)
     last = _LAST_LONG[0]
     if last[0] == data:
         return last[1]
@@ -420,9 +424,12 @@ def to_datetime(value: Any) -> datetime | None:
 # once. Bounded as the text caches are.
 _MOMENTS: dict[int, datetime | None] = {}
 _MOMENTS_MAX = 4096
+_MAX_MOMENT = 1 << 64
 
 
 def _from_int(value: int, moments: dict[int, datetime | None] = _MOMENTS) -> datetime | None:
+    if not 0 < value < _MAX_MOMENT:  # not a time (and a huge integer is no cache key)
+        return _from_number(value)
     try:
         return moments[value]
     except KeyError:
@@ -879,6 +886,7 @@ def to_name(value: Any) -> str | None:
 # per distinct value, bounded as the text caches are.
 _TARGETS: dict[tuple[Any, ...], Target] = {}
 _TARGETS_MAX = 4096
+_MAX_TARGET_TEXT = 256  # a longer target is read, not kept: cache keys stay small
 _TEXT_TYPES = (str, Atom, type(None))
 
 
@@ -895,15 +903,11 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
         ):
             target = _TARGETS.get(value)
             if target is None:
-                target = Target(
-                    type=to_name(kind),
-                    id=to_text(target_id),
-                    name=to_text(name),
-                    address=to_text(address),
-                )
-                if len(_TARGETS) >= _TARGETS_MAX:
-                    _TARGETS.clear()
-                _TARGETS[value] = target
+                target = _read_target(value)
+                if sum(len(item or "") for item in value) <= _MAX_TARGET_TEXT:
+                    if len(_TARGETS) >= _TARGETS_MAX:
+                        _TARGETS.clear()
+                    _TARGETS[value] = target
             return target
     if is_absent(value):
         return None
@@ -911,6 +915,10 @@ def parse_target(value: Any, reporter: ProblemReporter | None = None) -> Target 
     if items is None:
         _report(reporter, "bad_target", "Ignored a target that is not a tuple: %s", brief(value))
         return None
+    return _read_target(items)
+
+
+def _read_target(items: tuple[Any, ...]) -> Target:
     kind, target_id, name, address = items[:4] if len(items) >= 4 else _padded(items, 4)
     return Target(
         type=to_name(kind),
