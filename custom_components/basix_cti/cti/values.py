@@ -686,7 +686,9 @@ def parse_whoscall(value: Any, reporter: ProblemReporter | None = None) -> Whosc
     with `+` as a space (a form-encoding server). Text that is no JSON either keeps only its
     raw form (`data` None). A number there is the 2021 answer timestamp, not caller-ID data.
     """
-    if value is None or value == "" or is_absent(value) or isinstance(value, bool | int | float):
+    if value is None or (type(value) is str and not value):
+        return None  # the commonest: no caller-ID data
+    if is_absent(value) or isinstance(value, bool | int | float):
         return None
     text = _as_str(value)
     if text is None:
