@@ -92,6 +92,8 @@ class BasixEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     _user_id: str | None = None
+    # What the last state write showed (see `_async_handle_update`).
+    _shown: tuple[object, ...] | None = None
 
     def __init__(self, coordinator: BasixCoordinator, description: EntityDescription) -> None:
         """Attach the entity to the PBX's device."""
@@ -121,10 +123,24 @@ class BasixEntity(Entity):
             self.async_on_remove(
                 async_dispatcher_connect(self.hass, signal, self._async_handle_update)
             )
+        self._shown = self._showing()  # what the first write, right after this, shows
+
+    def _showing(self) -> tuple[object, ...]:
+        """What a state write would show now: availability, state and attributes."""
+        return (self.available, self.state, self.extra_state_attributes)
 
     @callback
     def _async_handle_update(self) -> None:
-        """Write the new state; entities that restore a state also drop it here."""
+        """Write the new state, unless it shows nothing new.
+
+        A user's signal wakes every entity of that user (and the connection every entity);
+        most show the same as before. Writing those anyway would cost a state write each
+        and fire `state_reported` for nothing.
+        """
+        shown = self._showing()
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.async_write_ha_state()
 
 
@@ -205,6 +221,7 @@ class BasixRestoringEntity[T](BasixExtensionEntity, RestoreEntity):
         restored = await self._async_restored_value(last)
         if self._pbx_value() is None:  # checked after the awaits: the PBX may have spoken
             self._restored = restored
+            self._shown = self._showing()
 
     @callback
     @override

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, callback
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from basix_simulator.pbx import Pbx
+from basix_simulator.server import SimulatorServer
 from custom_components.basix_cti.entity import BasixEntity
 
 from .conftest import entity_id, wait_for
@@ -23,7 +25,7 @@ def pbx() -> Pbx:
 async def test_one_call_wakes_only_its_extension(
     hass: HomeAssistant, pbx: Pbx, config_entry: MockConfigEntry
 ) -> None:
-    """A call on one extension writes the state of that extension's entities only."""
+    """A call on one extension writes that extension's entities whose state it changed only."""
     written: list[str] = []
     original = BasixEntity.async_write_ha_state
 
@@ -43,15 +45,53 @@ async def test_one_call_wakes_only_its_extension(
         pbx.incoming_call(to="250")
         await wait_for(hass, lambda: call_state().state == "ringing")
 
-    assert set(written) == {
-        entity_id(hass, "sensor", "call_state", "1050"),
-        entity_id(hass, "event", "call", "1050"),
-        entity_id(hass, "binary_sensor", "voicemail", "1050"),
-        entity_id(hass, "binary_sensor", "do_not_disturb", "1050"),
-        entity_id(hass, "binary_sensor", "call_forwarding", "1050"),
-        entity_id(hass, "binary_sensor", "phone_registered", "1050"),
-        entity_id(hass, "sensor", "presence", "1050"),
-        # and the PBX's own, whatever its size
-        entity_id(hass, "sensor", "active_calls"),
-        entity_id(hass, "binary_sensor", "connection"),
-    }
+    # Its voicemail, do not disturb, phones... and the PBX's connection are woken too, but
+    # show what they showed: they are not written again.
+    assert sorted(written) == sorted(
+        [
+            entity_id(hass, "sensor", "call_state", "1050"),
+            entity_id(hass, "event", "call", "1050"),
+            entity_id(hass, "sensor", "active_calls"),
+        ]
+    )
+
+
+async def test_no_write_that_changes_nothing(
+    hass: HomeAssistant, simulator: SimulatorServer, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """Calls, voicemail and a reconnect write only states that change: none is reported."""
+    changed: list[str] = []
+    reported: list[str] = []
+    hass.bus.async_listen(
+        EVENT_STATE_CHANGED, lambda event: changed.append(event.data["entity_id"])
+    )
+    hass.bus.async_listen(
+        EVENT_STATE_REPORTED,
+        lambda event: reported.append(event.data["entity_id"]),
+        event_filter=callback(lambda data: True),
+    )
+    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
+    call_state = entity_id(hass, "sensor", "call_state", "1050")
+    voicemail = entity_id(hass, "binary_sensor", "voicemail", "1050")
+
+    call = pbx.incoming_call(to="250")
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "ringing")
+    pbx.answer(call)
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "talking")
+    pbx.hangup(call)
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "idle")
+    pbx.set_mwi("1050", 2)
+    await wait_for(hass, lambda: hass.states.get(voicemail).state == "on")
+    written = len(changed)
+    pbx.set_mwi("1050", 3)  # still on: the binary sensor is not written again
+    coordinator = init_integration.runtime_data
+    await wait_for(hass, lambda: coordinator.state.users["1050"].mwi.new_messages == 3)
+    assert len(changed) == written
+
+    await simulator.drop_connections()
+    await wait_for(hass, lambda: hass.states.get(call_state).state == STATE_UNAVAILABLE)
+    await wait_for(hass, lambda: hass.states.get(call_state).state == "idle")
+    await hass.async_block_till_done()
+
+    assert reported == []
+    assert changed.count(voicemail) == 3  # on, then unavailable and back
