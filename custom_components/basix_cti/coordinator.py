@@ -349,9 +349,21 @@ class BasixCoordinator:
         events, users = self.tracker.apply(delta)
         self._reconcile_devices(delta)
         group_events = self._follow_groups(delta)
-        for user_id in users | delta.users:
+        self._publish(
+            users | delta.users, self.tracker.active_calls != active_calls, events, group_events
+        )
+
+    def _publish(
+        self,
+        users: set[str] | frozenset[str],
+        pbx_changed: bool,
+        events: list[CallEvent],
+        group_events: list[CallEvent],
+    ) -> None:
+        """Tell the changed users' entities, then fire the events those changes caused."""
+        for user_id in users:
             async_dispatcher_send(self.hass, self.signal_user(user_id))
-        if self.tracker.active_calls != active_calls:
+        if pbx_changed:
             async_dispatcher_send(self.hass, self.signal_pbx)
         # Only now: an automation on an event reads the states the event changed.
         for event in events:
