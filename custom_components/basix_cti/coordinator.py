@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +53,7 @@ from .cti.models import GROUP, USER, Channel, Group, Message, Mwi, User
 from .cti.problems import ProblemReporter
 from .cti.store import Delta, PbxState
 from .groups import GROUP_PREFIX, GroupCalls, GroupInfo, group_info, group_key
+from .writer import StateWriter
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -136,8 +138,7 @@ class BasixCoordinator:
         self._outage: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
         prefix = f"{DOMAIN}_{entry.entry_id}"
-        # Every entity follows the connection (availability) and its own user, or the PBX.
-        self.signal_connection = SignalType[()](f"{prefix}_connection")
+        # Every entity follows its own user, or the PBX; availability comes the same way.
         self.signal_pbx = SignalType[()](f"{prefix}_pbx")
         self.signal_new_extensions = SignalType[list[Extension]](f"{prefix}_new_extensions")
         # Ring and hunt groups: a device each, with signals under their key (groups.group_key).
@@ -149,6 +150,7 @@ class BasixCoordinator:
         self.group_calls = GroupCalls(self.state)
         self.signal_new_groups = SignalType[list[GroupInfo]](f"{prefix}_new_groups")
         self._signal_prefix = prefix
+        self.writer = StateWriter(hass, entry)
 
     @property
     def hub_name(self) -> str:
@@ -228,6 +230,7 @@ class BasixCoordinator:
     async def async_shutdown(self) -> None:
         """Close the connection for good, and drop the issues that were about it."""
         await self.client.close()
+        self.writer.close()
         self._end_outage()
         for issue in Issue:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry, issue))
@@ -280,7 +283,16 @@ class BasixCoordinator:
         else:
             _LOGGER.info("Lost connection to %s (%s); reconnecting", self.hub_name, reason)
             self._outage = async_call_later(self.hass, OUTAGE_ISSUE_AFTER, self._raise_outage_issue)
-        async_dispatcher_send(self.hass, self.signal_connection)
+        # Every entity follows the connection: each through its own signal, in the writer's
+        # slices, since 16,000 writes in one callback would hold the loop for a second.
+        self.writer.publish(
+            [
+                self.signal_pbx,
+                *(self.signal_user(user_id) for user_id in self.extensions),
+                *(self.signal_user(group.key) for group in self.groups.values()),
+            ],
+            None,
+        )
 
     @callback
     def _raise_outage_issue(self, _now: datetime) -> None:
@@ -360,12 +372,19 @@ class BasixCoordinator:
         events: list[CallEvent],
         group_events: list[CallEvent],
     ) -> None:
-        """Tell the changed users' entities, then fire the events those changes caused."""
-        for user_id in users:
-            async_dispatcher_send(self.hass, self.signal_user(user_id))
+        """Tell the changed users' entities, then fire the events those changes caused.
+
+        Only after the writes: an automation on an event reads the states the event changed.
+        """
+        signals = [self.signal_user(user_id) for user_id in users]
         if pbx_changed:
-            async_dispatcher_send(self.hass, self.signal_pbx)
-        # Only now: an automation on an event reads the states the event changed.
+            signals.append(self.signal_pbx)
+        self.writer.publish(
+            signals,
+            partial(self._fire_all, events, group_events) if events or group_events else None,
+        )
+
+    def _fire_all(self, events: list[CallEvent], group_events: list[CallEvent]) -> None:
         for event in events:
             self._fire(event)
         for event in group_events:
@@ -488,8 +507,8 @@ class BasixCoordinator:
         events, changed = self.group_calls.apply(delta)
         if delta.entity == GROUP:
             changed |= {record.key for record in (*delta.upserted, *delta.removed)}
-        for group_id in changed:
-            async_dispatcher_send(self.hass, self.signal_user(group_key(group_id)))
+        # Queued like the users' writes, ahead of the events of the same change.
+        self.writer.publish([self.signal_user(group_key(group_id)) for group_id in changed], None)
         return events
 
     def _fire_group(self, event: CallEvent) -> None:

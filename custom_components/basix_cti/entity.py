@@ -119,10 +119,7 @@ class BasixEntity(Entity):
         await super().async_added_to_hass()
         coordinator = self.coordinator
         own = coordinator.signal_user(self._user_id) if self._user_id else coordinator.signal_pbx
-        for signal in (coordinator.signal_connection, own):
-            self.async_on_remove(
-                async_dispatcher_connect(self.hass, signal, self._async_handle_update)
-            )
+        self.async_on_remove(async_dispatcher_connect(self.hass, own, self._async_handle_update))
         self._shown = self._showing()  # what the first write, right after this, shows
 
     def _showing(self) -> tuple[object, ...]:

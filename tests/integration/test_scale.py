@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from basix_simulator.pbx import Pbx
 from basix_simulator.server import SimulatorServer
+from custom_components.basix_cti.const import EVENT_CALL
 from custom_components.basix_cti.entity import BasixEntity
 
 from .conftest import entity_id, wait_for
@@ -60,19 +62,25 @@ async def test_no_write_that_changes_nothing(
     hass: HomeAssistant, simulator: SimulatorServer, pbx: Pbx, init_integration: MockConfigEntry
 ) -> None:
     """Calls, voicemail and a reconnect write only states that change: none is reported."""
+    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
+    call_state = entity_id(hass, "sensor", "call_state", "1050")
+    voicemail = entity_id(hass, "binary_sensor", "voicemail", "1050")
     changed: list[str] = []
     reported: list[str] = []
-    hass.bus.async_listen(
-        EVENT_STATE_CHANGED, lambda event: changed.append(event.data["entity_id"])
-    )
+    states: list[str] = []
+
+    @callback
+    def on_changed(event: Event[EventStateChangedData]) -> None:
+        changed.append(event.data["entity_id"])
+        if event.data["entity_id"] == call_state and (new := event.data["new_state"]):
+            states.append(new.state)
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, on_changed)
     hass.bus.async_listen(
         EVENT_STATE_REPORTED,
         lambda event: reported.append(event.data["entity_id"]),
         event_filter=callback(lambda data: True),
     )
-    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
-    call_state = entity_id(hass, "sensor", "call_state", "1050")
-    voicemail = entity_id(hass, "binary_sensor", "voicemail", "1050")
 
     call = pbx.incoming_call(to="250")
     await wait_for(hass, lambda: hass.states.get(call_state).state == "ringing")
@@ -89,9 +97,79 @@ async def test_no_write_that_changes_nothing(
     assert len(changed) == written
 
     await simulator.drop_connections()
-    await wait_for(hass, lambda: hass.states.get(call_state).state == STATE_UNAVAILABLE)
-    await wait_for(hass, lambda: hass.states.get(call_state).state == "idle")
+    await wait_for(hass, lambda: states[-2:] == [STATE_UNAVAILABLE, "idle"])
     await hass.async_block_till_done()
 
     assert reported == []
     assert changed.count(voicemail) == 3  # on, then unavailable and back
+
+
+async def test_a_reconnect_writes_in_slices(
+    hass: HomeAssistant, simulator: SimulatorServer, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """Every entity comes back available, over many turns of the loop rather than in one."""
+    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
+    turn = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal turn
+        turn += 1
+        if ticking:
+            hass.loop.call_soon(tick)
+
+    back: dict[str, int] = {}
+
+    @callback
+    def on_changed(event: Event[EventStateChangedData]) -> None:
+        old, new = event.data["old_state"], event.data["new_state"]
+        if old and new and old.state == STATE_UNAVAILABLE != new.state:
+            back[event.data["entity_id"]] = turn
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, on_changed)
+    call_states = {entity_id(hass, "sensor", "call_state", f"{1001 + i}") for i in range(200)}
+    with patch("custom_components.basix_cti.writer.FLUSH_SLICE", 0):
+        simulator.refuse_with(503)
+        await simulator.drop_connections()
+        await wait_for(
+            hass,
+            lambda: (
+                {hass.states.get(entity).state for entity in call_states} == {STATE_UNAVAILABLE}
+            ),
+        )
+        tick()
+        simulator.refuse_with(None)
+        await wait_for(hass, lambda: call_states <= set(back))
+        ticking = False
+
+    # A slice of no time writes one user's entities: 200 users, 200 turns or so.
+    assert len(set(back.values())) >= 100
+    assert {hass.states.get(call_state).state for call_state in call_states} == {"idle"}
+
+
+async def test_queued_events_follow_their_writes(
+    hass: HomeAssistant, pbx: Pbx, init_integration: MockConfigEntry
+) -> None:
+    """Queued behind other writes, a call event still reads the state it brought."""
+    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
+    call_state = entity_id(hass, "sensor", "call_state", "1050")
+    seen: list[tuple[str, str]] = []
+
+    @callback
+    def fired(event: Event[Any]) -> None:
+        if event.data.get("user_id") == "1050":
+            seen.append((event.data["type"], hass.states.get(call_state).state))
+
+    hass.bus.async_listen(EVENT_CALL, fired)
+    with (
+        patch("custom_components.basix_cti.writer.WRITE_AT_ONCE", 0),
+        patch("custom_components.basix_cti.writer.FLUSH_SLICE", 0),
+    ):
+        call = pbx.incoming_call(to="250")
+        await wait_for(hass, lambda: seen)
+        pbx.answer(call)
+        await wait_for(hass, lambda: len(seen) == 2)
+        pbx.hangup(call)
+        await wait_for(hass, lambda: len(seen) == 3)
+
+    assert seen == [("incoming_call", "ringing"), ("answered", "talking"), ("ended", "idle")]
