@@ -47,6 +47,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> boo
 
 async def async_unload_entry(hass: HomeAssistant, entry: BasixConfigEntry) -> bool:
     """Remove the entities, then close the connection (kept if the platforms stay)."""
+    entry.runtime_data.entity_adds.close()  # none may be added to a platform going away
     if unload_ok := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         await entry.runtime_data.async_shutdown()
     return unload_ok

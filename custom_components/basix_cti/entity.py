@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, override
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import State, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.entity_platform import (
+    MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY,
+    AddConfigEntryEntitiesCallback,
+)
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .const import MANUFACTURER
@@ -34,20 +37,65 @@ class BasixExtensionEntityDescription(EntityDescription):
     exists_fn: Callable[[BasixCoordinator], bool] = lambda _: True
 
 
+# Home Assistant refuses the enabled entities of a config entry beyond a limit (10,000): a
+# large PBX gets its users' entities enabled by default in this order, as many kinds as fit,
+# and the rest disabled by default (each can be enabled by hand). Room is kept for the PBX's
+# and groups' entities, and for users the PBX adds later.
+ENABLED_FIRST = (
+    "call_state",
+    "call",
+    "voicemail",
+    "missed_calls",
+    "do_not_disturb",
+    "call_forwarding",
+    "last_missed_call",
+    "presence",
+    "phone_registered",
+)
+GROUP_ENTITIES = 4
+ENABLED_ROOM = 0.9
+
+
+def enabled_kinds(coordinator: BasixCoordinator) -> int:
+    """How many of `ENABLED_FIRST` each user may have enabled by default."""
+    room = int(MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY * ENABLED_ROOM)
+    room -= GROUP_ENTITIES * len(coordinator.groups) + 2  # and the PBX's own two
+    return max(1, room // max(1, len(coordinator.extensions)))
+
+
+def _queue_adding[T](
+    coordinator: BasixCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entities_of: Callable[[T], Iterable[Entity]],
+) -> Callable[[Iterable[T]], None]:
+    """A callback that queues the adding of each user's (or group's) entities.
+
+    Added a slice at a time in the coordinator's queue, never in the caller's callback: new
+    users arrive in the client's read task, and a snapshot of 2,000 users would add their
+    16,000 entities there in one go. (The platform adds them in a task that starts at once,
+    so each job's time is what adding its entities costs.)
+    """
+
+    def add_one(item: T) -> None:
+        async_add_entities(list(entities_of(item)))
+
+    @callback
+    def add(items: Iterable[T]) -> None:
+        coordinator.entity_adds.extend(partial(add_one, item) for item in items)
+
+    return add
+
+
 @callback
 def async_add_extension_entities(
     entry: BasixConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     entities_of: Callable[[Extension], Iterable[Entity]],
 ) -> None:
-    """Add each extension's entities now, and those of extensions that appear later."""
+    """Add each extension's entities, and those of extensions that appear later."""
     coordinator = entry.runtime_data
-
-    @callback
-    def add(extensions: list[Extension]) -> None:
-        async_add_entities(entity for extension in extensions for entity in entities_of(extension))
-
-    add(list(coordinator.extensions.values()))
+    add = _queue_adding(coordinator, async_add_entities, entities_of)
+    add(coordinator.extensions.values())
     entry.async_on_unload(
         async_dispatcher_connect(coordinator.hass, coordinator.signal_new_extensions, add)
     )
@@ -59,14 +107,10 @@ def async_add_group_entities(
     async_add_entities: AddConfigEntryEntitiesCallback,
     entities_of: Callable[[GroupInfo], Iterable[Entity]],
 ) -> None:
-    """Add each ring or hunt group's entities now, and those of groups that appear later."""
+    """Add each ring or hunt group's entities, and those of groups that appear later."""
     coordinator = entry.runtime_data
-
-    @callback
-    def add(groups: list[GroupInfo]) -> None:
-        async_add_entities(entity for group in groups for entity in entities_of(group))
-
-    add(list(coordinator.groups.values()))
+    add = _queue_adding(coordinator, async_add_entities, entities_of)
+    add(coordinator.groups.values())
     entry.async_on_unload(
         async_dispatcher_connect(coordinator.hass, coordinator.signal_new_groups, add)
     )
@@ -78,11 +122,7 @@ def _device_under_pbx(coordinator: BasixCoordinator, key: str, name: str) -> Dev
         identifiers={coordinator.device_identifier(key)},
         name=name,
         manufacturer=MANUFACTURER,
-        via_device_id=dr.async_get_device_id_by_identifier(
-            coordinator.hass,
-            coordinator.device_identifier(),
-            config_entry_id=coordinator.entry.entry_id,
-        ),
+        via_device_id=coordinator.hub_device_id,
     )
 
 
@@ -157,6 +197,19 @@ class BasixExtensionEntity(BasixEntity):
         # "Extension" would stay English on a Japanese system.
         self._attr_device_info = _device_under_pbx(coordinator, extension.user_id, extension.name)
         self._extension = extension
+        key = description.key
+        if key in ENABLED_FIRST and ENABLED_FIRST.index(key) >= enabled_kinds(coordinator):
+            self._attr_entity_registry_enabled_default = False
+            coordinator.reporter.report(
+                "entity_budget",
+                "%s has %d users: only their %s are enabled by default, to stay under Home "
+                "Assistant's limit of %d enabled entities per entry; the others can be "
+                "enabled by hand",
+                coordinator.hub_name,
+                len(coordinator.extensions),
+                ", ".join(ENABLED_FIRST[: enabled_kinds(coordinator)]),
+                MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY,
+            )
 
     @property
     def extension(self) -> Extension:

@@ -110,3 +110,51 @@ class StateWriter:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class SlicedQueue:
+    """Runs queued callables first come, first served, a slice of time at a time.
+
+    One queue for the entities every platform adds: three platforms taking their own slices
+    in the same loop turn would hold it three times as long.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, name: str, slice_: float) -> None:
+        """Run in a task of `entry` named `name`, yielding after `slice_` seconds of work."""
+        self._hass = hass
+        self._entry = entry
+        self._name = name
+        self._slice = slice_
+        self._queue: deque[Callable[[], None]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    @callback
+    def extend(self, jobs: Iterable[Callable[[], None]]) -> None:
+        """Queue `jobs`; they run in a task of their own, never in the caller's callback."""
+        self._queue.extend(jobs)
+        if self._queue and self._task is None:
+            self._task = self._entry.async_create_task(
+                self._hass, self._run(), self._name, eager_start=False
+            )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        try:
+            while queue:
+                until = loop.time() + self._slice
+                while queue:
+                    queue.popleft()()
+                    if loop.time() >= until:
+                        break
+                await asyncio.sleep(0)
+        finally:
+            self._task = None
+
+    @callback
+    def close(self) -> None:
+        """Drop what waits."""
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

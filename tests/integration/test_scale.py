@@ -7,6 +7,7 @@ from unittest.mock import patch
 
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -173,3 +174,28 @@ async def test_queued_events_follow_their_writes(
         await wait_for(hass, lambda: len(seen) == 3)
 
     assert seen == [("incoming_call", "ringing"), ("answered", "talking"), ("ended", "idle")]
+
+
+async def test_a_large_pbx_stays_under_the_entity_limit(
+    hass: HomeAssistant, pbx: Pbx, config_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Beyond Home Assistant's limit of enabled entities, the most useful kinds stay enabled.
+
+    Home Assistant would refuse every entity past its limit, whichever platform came last:
+    a PBX of 2,000 users could lose all its call states. 200 users against a limit of 700
+    leave room for three kinds each.
+    """
+    with patch("custom_components.basix_cti.entity.MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY", 700):
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+
+    registry = er.async_get(hass)
+    entries = er.async_entries_for_config_entry(registry, config_entry.entry_id)
+    assert sum(not entry.disabled for entry in entries) <= 700
+    assert hass.states.get(entity_id(hass, "sensor", "call_state", "1200")).state == "idle"
+    assert hass.states.get(entity_id(hass, "event", "call", "1200"))
+    assert hass.states.get(entity_id(hass, "binary_sensor", "voicemail", "1200"))
+    assert registry.async_get(entity_id(hass, "binary_sensor", "do_not_disturb", "1200")).disabled
+    assert registry.async_get(entity_id(hass, "sensor", "missed_calls", "1200")).disabled
+    assert "only their call_state, call, voicemail are enabled by default" in caplog.text
