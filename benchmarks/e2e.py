@@ -76,7 +76,7 @@ PBX_DOMAIN = "bench.example"
 TICK = 0.005
 # How long no state must be written before a step counts as done; how long idle is measured.
 TIMING = {"quiet": 0.3, "idle": 0.5}
-SENTINEL_UUID = b"00000000-5e47-1e00-0000-000000000000"
+SENTINEL_UUID = "00000000-5e47-1e00-0000-{:012d}"
 
 ROWS = {
     "reconnect": "snapshot on reconnect, entities in place: first frame to last state (ms)",
@@ -135,6 +135,8 @@ class Writes:
         self.by_domain: Counter[str] = Counter()
         self.last = 0.0
         self.sentinel_at: float | None = None
+        # What the sentinel's call state must show: its newest call in progress, or idle.
+        self.expect: tuple[str, str | None] = ("in progress", None)
         hass.bus.async_listen(EVENT_STATE_CHANGED, self._changed)
         hass.bus.async_listen(EVENT_STATE_REPORTED, self._reported, event_filter=_ours)
 
@@ -146,7 +148,11 @@ class Writes:
         self.last = time.perf_counter()
         self.changed += 1
         self.by_domain[entity_id.split(".")[0]] += 1
-        if "sentinel" in entity_id and entity_id.startswith("sensor.") and _moved(event):
+        if (
+            "sentinel" in entity_id
+            and entity_id.startswith("sensor.")
+            and _moved(event, self.expect)
+        ):
             self.sentinel_at = self.last
 
     @callback
@@ -160,12 +166,21 @@ class Writes:
         return self.changed, self.reported, Counter(self.by_domain)
 
 
-def _moved(event: Event) -> bool:
-    """A sentinel's sensor moved (rang, hung up), not merely came back available."""
+def _moved(event: Event, expect: tuple[str, str | None]) -> bool:
+    """The sentinel's sensor shows its newest call (in progress), or idle once it ended.
+
+    Each ring is a new call (its own uuid): the integration may write a user's entities once
+    for several changes, so the step from unavailable straight to the new call counts, and
+    a call that ended and a new one ringing at once still show as a change.
+    """
     old, new = event.data["old_state"], event.data["new_state"]
-    if new is None or new.state == "unavailable":
+    if new is None or new.state in ("unavailable", "unknown"):
         return False
-    return old is None or old.state not in ("unavailable", new.state)
+    state, uuid = expect
+    if uuid is None:
+        return new.state == state and (old is None or old.state != state)
+    calls = new.attributes.get("calls") or [{}]
+    return new.state != "idle" and calls[0].get("channel_uuid") == uuid
 
 
 @callback
@@ -195,7 +210,7 @@ def sentinel_user(users: int) -> Any:
     return tuple(record)
 
 
-def sentinel_frame(users: int, ringing: bool) -> bytes:
+def sentinel_frame(users: int, ringing: bool, uuid: str) -> bytes:
     """A call that rings at (or leaves) the sentinel user: its state write ends a measurement.
 
     Frames are handled in arrival order, so when the sentinel's entity changes, every frame
@@ -203,7 +218,7 @@ def sentinel_frame(users: int, ringing: bool) -> bytes:
     """
     record = pbx_frames.channel_record(
         random.Random(0),
-        SENTINEL_UUID,
+        uuid.encode(),
         users,
         state="calling" if ringing else "bridged",
         last_event="CHANNEL_CREATE" if ringing else "CHANNEL_HANGUP",
@@ -279,6 +294,7 @@ class Session:
         self.writes: Writes
         self.lag: LoopLag
         self.ringing = False
+        self.rings = 0
         self.users_frame = users_snapshot_with_sentinel(users)
 
     def connect_frames(self, frames: pbx_frames.Frames, with_channels: bool) -> list[bytes]:
@@ -289,7 +305,11 @@ class Session:
     def sentinel(self) -> bytes:
         """The next sentinel: it rings after each snapshot (which ends the call it had)."""
         self.ringing = not self.ringing
-        return sentinel_frame(self.users, self.ringing)
+        if self.ringing:
+            self.rings += 1
+        uuid = SENTINEL_UUID.format(self.rings)
+        self.writes.expect = ("in progress", uuid) if self.ringing else ("idle", None)
+        return sentinel_frame(self.users, self.ringing, uuid)
 
     async def __aenter__(self) -> Self:
         self._dir = tempfile.mkdtemp(prefix="basix-bench-")
