@@ -45,10 +45,10 @@ ENABLED_FIRST = (
     "call_state",
     "call",
     "voicemail",
+    "last_missed_call",
     "missed_calls",
     "do_not_disturb",
     "call_forwarding",
-    "last_missed_call",
     "presence",
     "phone_registered",
 )

@@ -50,11 +50,6 @@ class StateWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    @property
-    def pending(self) -> int:
-        """How many signals and events wait in the queue."""
-        return len(self._queue)
-
     @callback
     def publish(self, signals: Iterable[SignalType[()]], then: Callable[[], None] | None) -> None:
         """Have the entities of `signals` write their states, then call `then` (fire events)."""

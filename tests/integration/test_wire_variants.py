@@ -43,6 +43,8 @@ async def test_older_servers(
                 (DOMAIN, f"{UNIQUE_ID}:1002"), config_entry.entry_id
             ),
         )
+        # The user's entities follow their device a platform at a time.
+        await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1002"))
         state_id = entity_id(hass, "sensor", "call_state", "1002")
         await wait_for(hass, lambda: hass.states.get(state_id).state == "ringing")
         assert hass.states.get(state_id).attributes["caller_number"] == "0612345678"

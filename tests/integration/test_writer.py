@@ -1,0 +1,71 @@
+"""The state writer's queue: order, folding, and what a failing event or an unload leave."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.util.signal_type import SignalType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.basix_cti.const import DOMAIN
+from custom_components.basix_cti.writer import SlicedQueue, StateWriter
+
+SIGNALS = [SignalType[()](f"test_user_{i}") for i in range(40)]
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """An entry for the writer's tasks."""
+    entry = MockConfigEntry(domain=DOMAIN)
+    entry.add_to_hass(hass)
+    return entry
+
+
+def _follow(hass: HomeAssistant, log: list[str]) -> None:
+    for signal in SIGNALS:
+        async_dispatcher_connect(hass, signal, lambda name=str(signal): log.append(name))
+
+
+async def test_a_large_change_is_queued_and_folded(
+    hass: HomeAssistant, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Queued in order, each signal once, events after the writes before them, failures logged."""
+    log: list[str] = []
+    _follow(hass, log)
+    writer = StateWriter(hass, entry)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    with patch("custom_components.basix_cti.writer.FLUSH_SLICE", 0):
+        writer.publish(SIGNALS, lambda: log.append("first events"))
+        writer.publish(SIGNALS[:1], broken)  # queued behind, and folded into the first write
+        writer.publish(SIGNALS[:1], lambda: log.append("second events"))
+        assert log == []  # nothing in the caller's callback
+        await hass.async_block_till_done()
+
+    assert log == [str(signal) for signal in SIGNALS] + ["first events", "second events"]
+    assert "Error firing call events" in caplog.text
+
+
+async def test_a_closed_writer_drops_what_waits(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Closed (the entry unloads), a writer drops its queue and takes nothing more."""
+    log: list[str] = []
+    _follow(hass, log)
+    writer = StateWriter(hass, entry)
+    writer.publish(SIGNALS, None)
+    writer.close()
+    writer.publish(SIGNALS[:1], lambda: log.append("events"))
+    await hass.async_block_till_done()
+    assert log == []
+
+    queue = SlicedQueue(hass, entry, "test", 0.0)
+    queue.extend([lambda: log.append("job")] * 3)
+    queue.close()
+    await hass.async_block_till_done()
+    assert log == []
