@@ -126,6 +126,30 @@ class LoopLag:
         return max(found, default=TICK)
 
 
+class GcPauses:
+    """Every garbage collection of the process: a full one stops the loop for as long as the
+    whole heap takes to walk, wherever it lands, and is nobody's callback."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float]] = []  # (end, length)
+        self._start = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._start = now
+        else:
+            self.pauses.append((now, now - self._start))
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._note)
+
+    def longest(self, start: float, end: float) -> float:
+        found = [pause for stop, pause in self.pauses if start <= stop <= end]
+        return max(found, default=0.0)
+
+
 class Writes:
     """Every state write (changed or only reported) of our entities, with when it happened."""
 
@@ -317,11 +341,13 @@ class Session:
         self.hass = await start_hass(self._dir)
         self.writes = Writes(self.hass)
         self.lag = LoopLag(self.hass.loop)
+        self.gc = GcPauses()
         self.lag.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.lag.stop()
+        self.gc.close()
         await self.hass.async_stop(force=True)
         self.server.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -390,6 +416,7 @@ class Session:
         return {
             "setup": end - (self.server.first_sent or start),
             "setup_lag": self.lag.longest(start, end),
+            "setup_gc": self.gc.longest(start, end),
             "entities": float(seen),
         }
 
@@ -426,7 +453,10 @@ class Session:
     async def reconnect_in_two_steps(self, frames: pbx_frames.Frames) -> dict[str, float]:
         """Entities come back (empty channel snapshot); then the channel snapshot alone."""
         first = await self._reconnect(self.connect_frames(frames, False), "availability")
-        out = {"available_lag": self.lag.longest(first, self.writes.last)}
+        out = {
+            "available_lag": self.lag.longest(first, self.writes.last),
+            "available_gc": self.gc.longest(first, self.writes.last),
+        }
         if frames.channels:
             # A second snapshot on the same connection replaces the first, as after a reconnect.
             self.writes.mark()
@@ -604,6 +634,7 @@ async def run_session(
             add["setup"].append(setup["setup"])
             add["setup_base"].append(plain_time)
             add["setup_lag"].append(setup["setup_lag"])
+            add["setup_gc"].append(setup["setup_gc"])
             add["setup_base_lag"].append(plain_lag)
             add["entities"].append(setup["entities"])
             f = frames[c]
@@ -677,6 +708,11 @@ def report(results: dict, offline: dict, codec_times: dict, args: argparse.Names
             row(
                 "  baseline: longest callback adding the plain entities (ms)",
                 [spread(r[k]["setup_base_lag"], 1e3) for k in keys],
+            )
+        if name in ("setup_lag", "available_lag"):
+            row(
+                "  of which may be: longest garbage collection in that step (ms)",
+                [spread(r[k][name.replace("_lag", "_gc")], 1e3) for k in keys],
             )
     row("  baseline: idle loop, longest gap (ms)", [spread(r[k]["idle"], 1e3, 1) for k in keys])
     row(

@@ -122,12 +122,12 @@ class GroupCalls:
         if delta.snapshot:
             uuids.update(self._calls)
         events: list[CallEvent] = []
+        # By key, once: a snapshot that ends 10,000 calls must not scan them for each.
+        removed = {r.key: r for r in reversed(delta.removed) if isinstance(r, Channel)}
         for uuid in uuids:
             old = self._calls.get(uuid)
             live = self._state.channels.get(uuid)
-            final = next(
-                (r for r in delta.removed if r.key == uuid and isinstance(r, Channel)), None
-            )
+            final = removed.get(uuid)
             group_id = _called_group(live) if live is not None else None
             new = _group_call(live, group_id, old) if live and group_id else None
             if old is not None:
