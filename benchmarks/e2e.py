@@ -448,6 +448,7 @@ class Session:
         return {
             "reconnect": self.writes.last - first,
             "reconnect_lag": self.lag.longest(first, self.writes.last),
+            "reconnect_gc": self.gc.longest(first, self.writes.last),
         }
 
     async def reconnect_in_two_steps(self, frames: pbx_frames.Frames) -> dict[str, float]:
@@ -709,7 +710,7 @@ def report(results: dict, offline: dict, codec_times: dict, args: argparse.Names
                 "  baseline: longest callback adding the plain entities (ms)",
                 [spread(r[k]["setup_base_lag"], 1e3) for k in keys],
             )
-        if name in ("setup_lag", "available_lag"):
+        if name in ("setup_lag", "available_lag", "reconnect_lag"):
             row(
                 "  of which may be: longest garbage collection in that step (ms)",
                 [spread(r[k][name.replace("_lag", "_gc")], 1e3) for k in keys],
