@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.util.signal_type import SignalType
 import pytest
@@ -26,7 +26,7 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
 
 def _follow(hass: HomeAssistant, log: list[str]) -> None:
     for signal in SIGNALS:
-        async_dispatcher_connect(hass, signal, lambda name=str(signal): log.append(name))
+        async_dispatcher_connect(hass, signal, callback(lambda name=str(signal): log.append(name)))
 
 
 async def test_a_large_change_is_queued_and_folded(
