@@ -31,7 +31,7 @@ _LOGGER = logging.getLogger(__package__)
 # once: about a millisecond of writes, the cost a single frame had before the queue existed.
 WRITE_AT_ONCE = 16
 # How long one flush may hold the loop before it yields (seconds).
-FLUSH_SLICE = 0.01
+FLUSH_SLICE = 0.005
 
 type Item = SignalType[()] | Callable[[], None]
 
