@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 import logging
 
 from homeassistant.config_entries import ConfigEntry
@@ -33,79 +34,6 @@ WRITE_AT_ONCE = 16
 # How long one flush may hold the loop before it yields (seconds).
 FLUSH_SLICE = 0.005
 
-type Item = SignalType[()] | Callable[[], None]
-
-
-class StateWriter:
-    """A first-in first-out queue of entity signals to send and call events to fire."""
-
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
-        """Write for the entities of `entry`; the queue flushes in a task of that entry."""
-        self._hass = hass
-        self._entry = entry
-        self._queue: deque[Item] = deque()
-        # The signals in the queue: one that is there already writes this change too, since
-        # an entity reads the current state when it writes, and before anything queued after.
-        self._queued: set[SignalType[()]] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-
-    @callback
-    def publish(self, signals: Iterable[SignalType[()]], then: Callable[[], None] | None) -> None:
-        """Have the entities of `signals` write their states, then call `then` (fire events)."""
-        signals = list(signals)
-        if self._closed:
-            return
-        if not self._queue and len(signals) <= WRITE_AT_ONCE:
-            for signal in signals:
-                async_dispatcher_send(self._hass, signal)
-            if then is not None:
-                then()
-            return
-        for signal in signals:
-            if signal not in self._queued:
-                self._queued.add(signal)
-                self._queue.append(signal)
-        if then is not None:
-            self._queue.append(then)
-        if self._task is None:
-            self._task = self._entry.async_create_task(
-                self._hass, self._flush(), "basix_cti state writes", eager_start=False
-            )
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue = self._queue
-        try:
-            while queue:
-                until = loop.time() + FLUSH_SLICE
-                while queue:  # at least one item a slice, however short the slice
-                    item = queue.popleft()
-                    if isinstance(item, SignalType):
-                        self._queued.discard(item)
-                        async_dispatcher_send(self._hass, item)
-                    else:
-                        try:
-                            item()
-                        except Exception:
-                            # One failed event must not stop the writes and events behind it.
-                            _LOGGER.exception("Error firing call events")
-                    if loop.time() >= until:
-                        break
-                await asyncio.sleep(0)
-        finally:
-            self._task = None
-
-    @callback
-    def close(self) -> None:
-        """Drop what waits: the entities are going away."""
-        self._closed = True
-        self._queue.clear()
-        self._queued.clear()
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
 
 class SlicedQueue:
     """Runs queued callables first come, first served, a slice of time at a time.
@@ -119,9 +47,13 @@ class SlicedQueue:
         self._hass = hass
         self._entry = entry
         self._name = name
-        self._slice = slice_
+        self.time_slice = slice_
         self._queue: deque[Callable[[], None]] = deque()
         self._task: asyncio.Task[None] | None = None
+
+    def __bool__(self) -> bool:
+        """Whether jobs wait."""
+        return bool(self._queue)
 
     @callback
     def extend(self, jobs: Iterable[Callable[[], None]]) -> None:
@@ -137,8 +69,8 @@ class SlicedQueue:
         queue = self._queue
         try:
             while queue:
-                until = loop.time() + self._slice
-                while queue:
+                until = loop.time() + self.time_slice
+                while queue:  # at least one job a slice, however short the slice
                     queue.popleft()()
                     if loop.time() >= until:
                         break
@@ -153,3 +85,65 @@ class SlicedQueue:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class StateWriter:
+    """A first-in first-out queue of entity signals to send and call events to fire."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        """Write for the entities of `entry`; the queue flushes in a task of that entry."""
+        self._hass = hass
+        self._queue = SlicedQueue(hass, entry, "basix_cti state writes", FLUSH_SLICE)
+        # The signals in the queue: one that is there already writes this change too, since
+        # an entity reads the current state when it writes, and before anything queued after.
+        self._queued: set[SignalType[()]] = set()
+        self._closed = False
+
+    @callback
+    def publish(self, signals: Iterable[SignalType[()]], then: Callable[[], None] | None) -> None:
+        """Have the entities of `signals` write their states, then call `then` (fire events)."""
+        signals = list(signals)
+        if self._closed:
+            return
+        if not self._queue and len(signals) <= WRITE_AT_ONCE:
+            for signal in signals:
+                async_dispatcher_send(self._hass, signal)
+            if then is not None:
+                then()
+            return
+        jobs: list[Callable[[], None]] = []
+        for signal in signals:
+            if signal not in self._queued:
+                self._queued.add(signal)
+                jobs.append(partial(self._send, signal))
+        if then is not None:
+            jobs.append(partial(self._fire, then))
+        self._queue.extend(jobs)
+
+    @property
+    def time_slice(self) -> float:
+        """How long one flush may hold the loop (seconds)."""
+        return self._queue.time_slice
+
+    @time_slice.setter
+    def time_slice(self, seconds: float) -> None:
+        self._queue.time_slice = seconds
+
+    def _send(self, signal: SignalType[()]) -> None:
+        self._queued.discard(signal)
+        async_dispatcher_send(self._hass, signal)
+
+    @staticmethod
+    def _fire(then: Callable[[], None]) -> None:
+        try:
+            then()
+        except Exception:
+            # One failed event must not stop the writes and events behind it.
+            _LOGGER.exception("Error firing call events")
+
+    @callback
+    def close(self) -> None:
+        """Drop what waits: the entities are going away."""
+        self._closed = True
+        self._queue.close()
+        self._queued.clear()

@@ -129,19 +129,17 @@ async def test_a_reconnect_writes_in_slices(
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, on_changed)
     call_states = {entity_id(hass, "sensor", "call_state", f"{1001 + i}") for i in range(200)}
-    with patch("custom_components.basix_cti.writer.FLUSH_SLICE", 0):
-        simulator.refuse_with(503)
-        await simulator.drop_connections()
-        await wait_for(
-            hass,
-            lambda: (
-                {hass.states.get(entity).state for entity in call_states} == {STATE_UNAVAILABLE}
-            ),
-        )
-        tick()
-        simulator.refuse_with(None)
-        await wait_for(hass, lambda: call_states <= set(back))
-        ticking = False
+    init_integration.runtime_data.writer.time_slice = 0  # a signal a turn
+    simulator.refuse_with(503)
+    await simulator.drop_connections()
+    await wait_for(
+        hass,
+        lambda: {hass.states.get(entity).state for entity in call_states} == {STATE_UNAVAILABLE},
+    )
+    tick()
+    simulator.refuse_with(None)
+    await wait_for(hass, lambda: call_states <= set(back))
+    ticking = False
 
     # A slice of no time writes one user's entities: 200 users, 200 turns or so.
     assert len(set(back.values())) >= 100
@@ -162,10 +160,8 @@ async def test_queued_events_follow_their_writes(
             seen.append((event.data["type"], hass.states.get(call_state).state))
 
     hass.bus.async_listen(EVENT_CALL, fired)
-    with (
-        patch("custom_components.basix_cti.writer.WRITE_AT_ONCE", 0),
-        patch("custom_components.basix_cti.writer.FLUSH_SLICE", 0),
-    ):
+    init_integration.runtime_data.writer.time_slice = 0  # a signal a turn
+    with patch("custom_components.basix_cti.writer.WRITE_AT_ONCE", 0):
         call = pbx.incoming_call(to="250")
         await wait_for(hass, lambda: seen)
         pbx.answer(call)
