@@ -41,7 +41,7 @@ from .const import (
     DOMAIN,
     EVENT_CALL,
 )
-from .cti.calls import CallEvent, CallTracker
+from .cti.calls import CallEvent, CallTracker, apply_message
 from .cti.client import MAX_BACKOFF, CtiClient, CtiConfig, Scope, ScopeKind
 from .cti.errors import (
     AuthenticationError,
@@ -367,14 +367,15 @@ class BasixCoordinator:
 
     # --- what the PBX says ----------------------------------------------------------------------
 
-    @callback
-    def _handle_message(self, message: Message) -> None:
+    async def _handle_message(self, message: Message) -> None:
         self.messages.append((datetime.now(UTC), message))
-        delta = self.state.apply(message)
-        if delta is None:
-            return
         active_calls = self.tracker.active_calls
-        events, users = self.tracker.apply(delta)
+        # A large snapshot is applied in steps, the loop free between them; store and tracker
+        # take it at once when this returns, and nothing below awaits: no one reads half of it.
+        applied = await apply_message(self.state, self.tracker, message)
+        if applied is None:
+            return
+        delta, events, users = applied
         self._reconcile_devices(delta)
         group_events = self._follow_groups(delta)
         self._publish(

@@ -28,7 +28,7 @@ import pytest
 
 from custom_components.basix_cti.cti import etf
 from custom_components.basix_cti.cti.__main__ import message_line
-from custom_components.basix_cti.cti.calls import CallTracker
+from custom_components.basix_cti.cti.calls import CallTracker, apply_message
 from custom_components.basix_cti.cti.client import CtiClient, CtiConfig
 from custom_components.basix_cti.cti.export import to_json
 from custom_components.basix_cti.cti.models import Change, Channel, ChannelState, Message, Notice
@@ -192,7 +192,7 @@ class Owner:
         self.notice_texts: list[str] = []
         self.connections: list[tuple[bool, str | None]] = []
 
-    def on_message(self, message: Message) -> None:
+    async def on_message(self, message: Message) -> None:
         self.messages += 1
         if isinstance(message, Change | Notice):
             message_line(message)  # the monitor's JSON line: no ValueError from huge integers
@@ -201,9 +201,7 @@ class Owner:
                 self.markers.put_nowait(message.text)
                 return
             self.notice_texts.append(message.text)
-        delta = self.state.apply(message)
-        if delta is not None:
-            self.calls.apply(delta)
+        await apply_message(self.state, self.calls, message)
 
 
 MARKER = "marker {}"

@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .models import CHANNEL, CHANNEL_WAITING, PARKED_CHANNEL, USER, Channel, Disposition
+from .models import (
+    CHANNEL,
+    CHANNEL_WAITING,
+    PARKED_CHANNEL,
+    USER,
+    Channel,
+    Disposition,
+    Message,
+    Snapshot,
+)
+from .steps import STEP, Steps, finish, finish_stepwise
 from .store import Delta, PbxState
 from .terms import as_text
 
@@ -200,6 +210,27 @@ class CallTracker:
         # with the reason their disposition gave, if any.
         self._awaiting: dict[str, list[tuple[Call, EndReason | None]]] = {}
 
+    def staged(self, state: PbxState) -> CallTracker:
+        """A copy reading `state` (a `PbxState.staged` one) to apply a delta to; `commit` it.
+
+        The copy is of the indexes (dicts and sets), not of the calls they hold.
+        """
+        stage = CallTracker(state)
+        stage._calls = dict(self._calls)
+        stage._by_user = {user: dict(calls) for user, calls in self._by_user.items()}
+        stage._inbound_legs = set(self._inbound_legs)
+        stage._by_caller = {caller: set(legs) for caller, legs in self._by_caller.items()}
+        stage._awaiting = {caller: list(legs) for caller, legs in self._awaiting.items()}
+        return stage
+
+    def commit(self, stage: CallTracker) -> None:
+        """Take over what `stage` (from `staged()`) changed, all at once; it keeps its state."""
+        self._calls = stage._calls
+        self._by_user = stage._by_user
+        self._inbound_legs = stage._inbound_legs
+        self._by_caller = stage._by_caller
+        self._awaiting = stage._awaiting
+
     @property
     def active_calls(self) -> int:
         """Calls in progress in the PBX: every call has exactly one leg that called in."""
@@ -225,6 +256,14 @@ class CallTracker:
         A snapshot only resynchronises: a call that started or ended while we were not connected
         is shown or dropped, but no event is invented for it.
         """
+        return finish(self.delta_steps(delta))
+
+    def delta_steps(self, delta: Delta) -> Steps[tuple[list[CallEvent], set[str]]]:
+        """`apply` in steps (`cti/steps.py`), for a snapshot's delta of thousands of legs.
+
+        Readers see every step's change at once: to keep them from seeing half a snapshot,
+        apply it to `staged()` and `commit` that.
+        """
         if delta.entity not in _CALL_ENTITIES:
             return [], set()
         uuids = {item.key for item in (*delta.upserted, *delta.removed)}
@@ -234,8 +273,10 @@ class CallTracker:
             )
         events: list[CallEvent] = []
         users: set[str] = set()
-        for uuid in uuids:
+        for index, uuid in enumerate(uuids, 1):
             self._follow(uuid, delta, events, users)
+            if not index % STEP:
+                yield
         # The ringing ended while we watched; even a resync tells where the caller went. Only
         # the caller's `channel` record says so: its `channel_waiting` twin leaving the queue
         # comes first, while the leg is still calling (on its way to voicemail, say).
@@ -400,6 +441,33 @@ class CallTracker:
         if state == "bridged":
             return EndReason.ANSWERED_ELSEWHERE
         return EndReason.NO_ANSWER
+
+
+async def apply_message(
+    state: PbxState, tracker: CallTracker, message: Message
+) -> tuple[Delta, list[CallEvent], set[str]] | None:
+    """Apply one message to the store and its tracker: its delta, call events, changed users.
+
+    None for a message that holds no items. A snapshot of more than `STEP` items is applied
+    to staged copies in steps, giving the event loop a turn between them, and committed to
+    both at once in the step that returns: a reader never sees half a snapshot, nor a store
+    the tracker has not caught up with. The caller must not apply another message meanwhile
+    (the client hands them over one at a time).
+    """
+    if not isinstance(message, Snapshot) or len(message.items) <= STEP:
+        delta = state.apply(message)
+        if delta is None:
+            return None
+        events, users = tracker.apply(delta)
+        return delta, events, users
+    entity = message.entity
+    staged_state = state.staged(entity)
+    delta = await finish_stepwise(staged_state.snapshot_steps(message))
+    staged_tracker = tracker.staged(staged_state)
+    events, users = await finish_stepwise(staged_tracker.delta_steps(delta))
+    state.commit(staged_state, entity)
+    tracker.commit(staged_tracker)
+    return delta, events, users
 
 
 def _disposition_reason(disposition: Disposition | None) -> EndReason | None:
@@ -657,4 +725,5 @@ __all__ = [
     "CallPhase",
     "CallTracker",
     "EndReason",
+    "apply_message",
 ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,9 +88,12 @@ _MAX_FRAME = 16 * 1024 * 1024
 # ON_LOOP_TERMS terms is parsed in the worker thread, as is all of any larger frame.
 ON_LOOP_BYTES = 64 * 1024
 ON_LOOP_TERMS = 1_000
-# Messages handed to the owner between two yields to the event loop: one frame may hold
-# hundreds of thousands of them.
-DELIVERY_BATCH = 200
+# How much the client does on the event loop before it gives the loop a turn, whichever comes
+# first: messages handed to the owner (one frame may hold hundreds of thousands of them), or
+# seconds. Frames already buffered come back from `ws.receive()` without suspending, so a
+# burst of them would otherwise be one callback, however long.
+TURN_MESSAGES = 200
+TURN_SECONDS = 0.01
 # A system_msg this recent before a close explains that close.
 _NOTICE_EXPLAINS_CLOSE = 10.0
 # How long `check_connection(users=True)` waits after the first snapshot for the user list.
@@ -458,6 +461,36 @@ async def _read_frame(parser: Parser, data: bytes) -> tuple[etf.Frame, list[Mess
     return frame, parser.feed(frame.term)  # never raises: a frame it cannot read is reported
 
 
+class _Pacer:
+    """Says when the client's task has held the event loop for long enough to yield.
+
+    A turn the loop had for any reason (the socket had nothing buffered, the owner awaited
+    something) starts the count again: a callback queued with `call_soon` runs only then.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._work = 0
+        self._since = loop.time()
+        self._turned_at: float | None = None
+        loop.call_soon(self._turned)
+
+    def _turned(self) -> None:
+        self._turned_at = self._loop.time()
+
+    def due(self, work: int = 1) -> bool:
+        """Count `work` (a message, a frame); whether the loop should get a turn now."""
+        if self._turned_at is not None:
+            self._work, self._since, self._turned_at = 0, self._turned_at, None
+            self._loop.call_soon(self._turned)
+        self._work += work
+        return self._work >= TURN_MESSAGES or self._loop.time() - self._since >= TURN_SECONDS
+
+    async def turn(self) -> None:
+        """Give the loop its turn."""
+        await asyncio.sleep(0)
+
+
 # Reading a costly frame builds up to a million objects, and so many allocations set off the
 # interpreter's full collections, which stop every thread, the event loop too, for as long as
 # the whole process's heap takes to walk (0.4 s for 3 million objects on this machine): the
@@ -603,7 +636,8 @@ class CtiClient:
     """One ws_cti connection kept alive for its owner, who receives each message in order.
 
     `on_message(message)` is called for every parsed message, strictly in arrival order, from
-    the task running `run()`. `on_connection(connected, reason)` is called on each change of
+    the task running `run()`; when it returns an awaitable (a coroutine applying a large
+    snapshot in steps, say), the next message waits for it. `on_connection(connected, reason)` is called on each change of
     the connection: `(True, None)` once the PBX sends its data (the first message that is not a
     notice, before that message is handed over), `(False, reason)` when it ends or an attempt
     fails with a reason different from the last one reported (so a limit or a refused token is
@@ -625,7 +659,7 @@ class CtiClient:
         self,
         session: aiohttp.ClientSession,
         config: CtiConfig,
-        on_message: Callable[[Message], None],
+        on_message: Callable[[Message], Awaitable[None] | None],
         on_connection: Callable[[bool, str | None], None] | None = None,
         *,
         heartbeat: float | None = 30.0,
@@ -901,6 +935,7 @@ class CtiClient:
         error: BaseException | None = None
         sync = SnapshotSync()
         settle: asyncio.TimerHandle | None = None
+        pacer = _Pacer(loop)
 
         def settled() -> None:
             if sync.settle():
@@ -908,9 +943,11 @@ class CtiClient:
 
         try:
             while True:
+                if pacer.due():
+                    await pacer.turn()
                 msg = await ws.receive()
                 if msg.type is aiohttp.WSMsgType.BINARY:
-                    if await self._handle_frame(msg.data, seen, sync):
+                    if await self._handle_frame(msg.data, seen, sync, pacer):
                         # After the frame's messages: the owner has applied every snapshot.
                         self._announce_connected()
                     elif sync.started and not sync.in_sync:
@@ -974,11 +1011,13 @@ class CtiClient:
         # Connected means the PBX sent data (see _announce_connected), not just a notice.
         return _Ending(ending_error, healthy=healthy, had_data=self._connected)
 
-    async def _handle_frame(self, data: bytes, seen: _Seen, sync: SnapshotSync) -> bool:
+    async def _handle_frame(
+        self, data: bytes, seen: _Seen, sync: SnapshotSync, pacer: _Pacer
+    ) -> bool:
         """Decode and parse one binary frame; hand its messages to the owner, in order.
 
         Returns whether its messages brought the connection in sync. The loop gets a turn
-        after every `DELIVERY_BATCH` messages: what one yield costs is bounded by the
+        after at most `TURN_MESSAGES` messages: what one turn costs is bounded by the
         messages, whatever the frame holds.
         """
         self.stats.frames += 1
@@ -1000,7 +1039,7 @@ class CtiClient:
                 self._on_term(frame.term)
             except Exception:
                 _LOGGER.exception("Error in the term callback of %s", self._config.host)
-        in_sync = await self._deliver(messages, seen, sync)
+        in_sync = await self._deliver(messages, seen, sync, pacer)
         if frame.terms > ON_LOOP_TERMS:
             # Freeing a million terms takes as long as building them: let the worker do it,
             # without waiting for it (nothing depends on it; what the owner kept of the
@@ -1010,11 +1049,17 @@ class CtiClient:
             asyncio.get_running_loop().run_in_executor(None, _release, held)
         return in_sync
 
-    async def _deliver(self, messages: list[Message], seen: _Seen, sync: SnapshotSync) -> bool:
-        """Hand `messages` to the owner, yielding between batches; say if they brought sync."""
+    async def _deliver(
+        self, messages: list[Message], seen: _Seen, sync: SnapshotSync, pacer: _Pacer
+    ) -> bool:
+        """Hand `messages` to the owner, yielding when a turn is due; say if they brought sync.
+
+        An owner that returns an awaitable (a large snapshot applied in steps) is awaited
+        before the next message is handed over: the order stays the PBX's.
+        """
         loop = asyncio.get_running_loop()
         in_sync = False
-        for index, message in enumerate(messages, 1):
+        for message in messages:
             self.stats.messages += 1
             if isinstance(message, Notice):
                 if message.text:
@@ -1022,14 +1067,15 @@ class CtiClient:
             elif isinstance(message, Snapshot):
                 seen.snapshot = True
             try:
-                self._on_message(message)
+                if (pending := self._on_message(message)) is not None:
+                    await pending
             except Exception:
                 _LOGGER.exception("Error in the message callback of %s", self._config.host)
             if self._commands:
                 self._confirm_commands(message)
             in_sync |= sync.note(message, self._parser.field_specs)
-            if not index % DELIVERY_BATCH:
-                await asyncio.sleep(0)
+            if pacer.due():
+                await pacer.turn()
         return in_sync
 
     async def send_command(

@@ -38,6 +38,7 @@ from .models import (
     Terminal,
     User,
 )
+from .steps import STEP, Steps, finish
 
 __all__ = ["Delta", "PbxState", "ends_item"]
 
@@ -264,24 +265,60 @@ class PbxState:
         return Delta(entity, (item,), (), event, False, users)
 
     def _apply_snapshot(self, snapshot: Snapshot) -> Delta:
+        return finish(self.snapshot_steps(snapshot))
+
+    def snapshot_steps(self, snapshot: Snapshot) -> Steps[Delta]:
+        """Apply a snapshot in steps (`cti/steps.py`); the result is the snapshot's Delta.
+
+        Readers see every step's change at once: to keep them from seeing half a snapshot,
+        apply it to `staged()` and `commit` that.
+        """
         entity = snapshot.entity
         table = self._table(entity)
         # A snapshot can still list a leg that hung up; it is not a current item.
-        fresh = {
-            item.key: item
-            for item in snapshot.items
-            if item.key and not ends_item(item, None, entity)
-        }
+        fresh: dict[str, Record] = {}
+        for index, item in enumerate(snapshot.items, 1):
+            if item.key and not ends_item(item, None, entity):
+                fresh[item.key] = item
+            if not index % STEP:
+                yield
         removed = tuple(record for key, record in table.items() if key not in fresh)
         users: set[str] = set()
         for record in removed:
             del table[record.key]
             self._reindex(entity, record, None)
             users |= _owners(record)
-        for key, item in fresh.items():
+        yield
+        for index, (key, item) in enumerate(fresh.items(), 1):
             old = table.get(key)
             table[key] = item
             self._reindex(entity, old, item)
             if old != item:
                 users |= _owners(old) | _owners(item)
+            if not index % STEP:
+                yield
         return Delta(entity, tuple(fresh.values()), removed, None, True, frozenset(users))
+
+    # --- staging --------------------------------------------------------------------------------
+
+    def staged(self, entity: str) -> PbxState:
+        """A copy to apply one message about `entity` to while readers go on reading this one.
+
+        Only the entity's own table and indexes are copied (a message changes nothing else):
+        the copy costs a dict copy, not the records. `commit` makes its changes this state's.
+        """
+        stage = PbxState()
+        stage._tables = dict(self._tables)
+        stage._tables[entity] = dict(self._table(entity))
+        stage._field_specs = self._field_specs
+        stage._indexes = dict(self._indexes)
+        for attribute in _INDEXED.get(entity, ()):
+            index = self._indexes.get((entity, attribute), {})
+            stage._indexes[entity, attribute] = {value: dict(b) for value, b in index.items()}
+        return stage
+
+    def commit(self, stage: PbxState, entity: str) -> None:
+        """Take over what `stage` (from `staged(entity)`) changed, all at once."""
+        self._tables[entity] = stage._table(entity)
+        for attribute in _INDEXED.get(entity, ()):
+            self._indexes[entity, attribute] = stage._indexes.get((entity, attribute), {})
