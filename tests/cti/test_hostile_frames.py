@@ -50,10 +50,13 @@ CHANNEL_FIELDS = [
 MIB = 1 << 20
 # docs/architecture.md, "Hostile frames": what reading one frame may build, at most.
 FRAME_MEMORY_BUDGET = 128 * MIB
-# The loop is given a turn at least this often. The design holds it some 100 ms at worst (the
-# owner's work on one message of a snapshot at MAX_RECORDS, or a batch of messages); the bound
-# is generous because this 2-core machine runs other test suites at the same time.
-LOOP_HOLD_BOUND = 0.4
+# The loop is given a turn at least this often. By design the client holds it for one step of
+# work (TURN_MESSAGES messages or TURN_SECONDS, a STEP of a snapshot: some 10 ms); measured on a
+# busy 2-core machine, 20-30 ms at worst. What the loop's own thread spends between two turns
+# must stay under WORK_BOUND, which the load of the machine barely moves; the wall-clock bound
+# is looser, as other test suites share the machine and the worker threads share the GIL.
+WORK_BOUND = 0.1
+LOOP_HOLD_BOUND = 0.25
 
 
 def compressed(inner: bytes) -> bytes:
@@ -250,15 +253,17 @@ async def test_hostile_frames_hold_the_loop_only_briefly(caplog: pytest.LogCaptu
     reporter = ProblemReporter(logging.getLogger("custom_components.basix_cti.test"))
     owner = Owner()
     stalls: dict[str, float] = {}
+    work: dict[str, float] = {}
     current = ["connecting"]
 
     async def ticker() -> None:
-        last = time.perf_counter()
+        last, last_cpu = time.perf_counter(), time.thread_time()
         while True:
             await asyncio.sleep(0.002)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.thread_time()
             stalls[current[0]] = max(stalls.get(current[0], 0.0), now - last)
-            last = now
+            work[current[0]] = max(work.get(current[0], 0.0), cpu - last_cpu)
+            last, last_cpu = now, cpu
 
     frames = hostile_frames() + mutated_frames(150)
     async with serving() as server, client_for(server, owner, reporter):
@@ -274,8 +279,16 @@ async def test_hostile_frames_hold_the_loop_only_briefly(caplog: pytest.LogCaptu
         await asyncio.sleep(0.01)
         tick.cancel()
     worst = max(stalls, key=lambda what: stalls[what])
-    print({what: f"{stall * 1000:.0f} ms" for what, stall in stalls.items() if stall > 0.02})  # noqa: T201
+    print(  # noqa: T201
+        {
+            what: f"{stall * 1000:.0f} ms ({work[what] * 1000:.0f} ms on the loop)"
+            for what, stall in stalls.items()
+            if stall > 0.02
+        }
+    )
     assert stalls[worst] < LOOP_HOLD_BOUND, f"{worst} held the loop {stalls[worst]:.3f} s"
+    busiest = max(work, key=lambda what: work[what])
+    assert work[busiest] < WORK_BOUND, f"{busiest} worked {work[busiest]:.3f} s on the loop"
     # One connection all along: no frame ended it.
     assert all(up or why == "closed" for up, why in owner.connections), owner.connections
     assert_no_traceback(caplog.records)

@@ -24,6 +24,7 @@ from .models import (
     Message,
     Snapshot,
 )
+from .offload import release_later
 from .steps import STEP, Steps, finish, finish_stepwise
 from .store import Delta, PbxState
 from .terms import as_text
@@ -223,13 +224,24 @@ class CallTracker:
         stage._awaiting = {caller: list(legs) for caller, legs in self._awaiting.items()}
         return stage
 
-    def commit(self, stage: CallTracker) -> None:
-        """Take over what `stage` (from `staged()`) changed, all at once; it keeps its state."""
+    def commit(self, stage: CallTracker) -> list[object]:
+        """Take over what `stage` (from `staged()`) changed, all at once; it keeps its state.
+
+        Returns what it replaced, for the caller to free (see `PbxState.commit`).
+        """
+        replaced: list[object] = [
+            self._calls,
+            self._by_user,
+            self._inbound_legs,
+            self._by_caller,
+            self._awaiting,
+        ]
         self._calls = stage._calls
         self._by_user = stage._by_user
         self._inbound_legs = stage._inbound_legs
         self._by_caller = stage._by_caller
         self._awaiting = stage._awaiting
+        return replaced
 
     @property
     def active_calls(self) -> int:
@@ -465,8 +477,11 @@ async def apply_message(
     delta = await finish_stepwise(staged_state.snapshot_steps(message))
     staged_tracker = tracker.staged(staged_state)
     events, users = await finish_stepwise(staged_tracker.delta_steps(delta))
-    state.commit(staged_state, entity)
-    tracker.commit(staged_tracker)
+    replaced = state.commit(staged_state, entity) + tracker.commit(staged_tracker)
+    # The legs and calls replaced are freed in a worker: thousands of them at once would
+    # hold the loop as long as the steps above did.
+    del staged_state, staged_tracker
+    release_later(replaced)
     return delta, events, users
 
 

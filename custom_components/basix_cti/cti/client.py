@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Iterator
-import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-import gc
 import logging
 import random
-import threading
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
@@ -55,6 +52,7 @@ from .errors import (
     ProtocolError,
 )
 from .models import USER, Message, Notice, Snapshot, User
+from .offload import collection_paused, release_later
 from .problems import ProblemReporter, clip
 from .protocol import Parser
 from .sync import SYNC_SETTLE, SnapshotSync
@@ -491,51 +489,14 @@ class _Pacer:
         await asyncio.sleep(0)
 
 
-# Reading a costly frame builds up to a million objects, and so many allocations set off the
-# interpreter's full collections, which stop every thread, the event loop too, for as long as
-# the whole process's heap takes to walk (0.4 s for 3 million objects on this machine): the
-# worker thread alone would not keep the loop free. Terms and messages hold no cycles, so
-# collecting while they are built frees nothing; collection waits until the worker is done.
-class _CollectionPause:
-    """Pause the collector while any worker reads a frame (counted: several clients may)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._readers = 0
-        self._resume = False
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if not self._readers:
-                self._resume = gc.isenabled()  # never turn on what the application turned off
-                gc.disable()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._readers -= 1
-                if not self._readers and self._resume:
-                    gc.enable()
-
-
-_collection_paused = _CollectionPause()
-
-
 def _decode_and_parse(parser: Parser, data: bytes) -> tuple[etf.Frame, list[Message]]:
-    with _collection_paused():
+    with collection_paused():
         frame = etf.decode_frame(data)
         return frame, parser.feed(frame.term)
 
 
-def _release(held: list[Any]) -> None:
-    with _collection_paused():
-        held.clear()
-
-
 def _parse(parser: Parser, term: Any) -> list[Message]:
-    with _collection_paused():
+    with collection_paused():
         return parser.feed(term)
 
 
@@ -1044,9 +1005,9 @@ class CtiClient:
             # Freeing a million terms takes as long as building them: let the worker do it,
             # without waiting for it (nothing depends on it; what the owner kept of the
             # messages stays alive, of course).
-            held = [frame, messages]
+            held = [frame.term, messages]
             del frame, messages
-            asyncio.get_running_loop().run_in_executor(None, _release, held)
+            release_later(held)
         return in_sync
 
     async def _deliver(

@@ -317,8 +317,15 @@ class PbxState:
             stage._indexes[entity, attribute] = {value: dict(b) for value, b in index.items()}
         return stage
 
-    def commit(self, stage: PbxState, entity: str) -> None:
-        """Take over what `stage` (from `staged(entity)`) changed, all at once."""
+    def commit(self, stage: PbxState, entity: str) -> list[object]:
+        """Take over what `stage` (from `staged(entity)`) changed, all at once.
+
+        Returns what it replaced: freeing a table of thousands of records is costly, so that
+        is left to the caller (`offload.release_later`).
+        """
+        replaced: list[object] = [self._table(entity)]
         self._tables[entity] = stage._table(entity)
         for attribute in _INDEXED.get(entity, ()):
+            replaced.append(self._indexes.get((entity, attribute)))
             self._indexes[entity, attribute] = stage._indexes.get((entity, attribute), {})
+        return replaced
