@@ -9,7 +9,6 @@ from custom_components.basix_cti.cti.calls import CallPhase, CallTracker, apply_
 from custom_components.basix_cti.cti.models import Change, ChannelState, Snapshot
 from custom_components.basix_cti.cti.steps import STEP
 from custom_components.basix_cti.cti.store import PbxState
-
 from tests.cti.test_store import leg
 
 USERS = 400
