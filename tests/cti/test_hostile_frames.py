@@ -374,3 +374,36 @@ def test_a_huge_integer_as_hangup_disposition_does_not_break_the_call_tracker() 
 def test_huge_integers_become_json_text() -> None:
     assert to_json({HUGE: [HUGE, 5]}) == {f'"{int_text(HUGE)}"': [int_text(HUGE), 5]}
     assert json.dumps(to_json(HUGE)).startswith('"0x')
+
+
+async def test_a_burst_of_buffered_frames_gives_the_loop_turns() -> None:
+    """Frames already buffered come back without suspending: the client yields by work done."""
+    reporter = ProblemReporter(logging.getLogger("custom_components.basix_cti.test"))
+    owner = Owner()
+    turns = 0
+    seen: list[int] = []
+    frames = 5_000
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with serving() as server, client_for(server, owner, reporter) as client:
+        await send_and_wait(server, owner, spec("channel", CHANNEL_FIELDS), -1)
+        on_message = owner.on_message
+
+        async def counting(message: Message) -> None:
+            seen.append(turns)
+            await on_message(message)
+
+        client._on_message = counting
+        tick = asyncio.create_task(ticker())
+        for index in range(frames):
+            server.queue.put_nowait(etf.encode((A("msg"), f"n{index}")))
+        await send_and_wait(server, owner, b"\x83j", 0)  # the marker after an empty frame
+        tick.cancel()
+    burst = seen[-frames - 1 :]
+    # A turn at least every TURN_MESSAGES (200) messages, however the frames were buffered.
+    assert burst[-1] - burst[0] >= frames / 200 - 1

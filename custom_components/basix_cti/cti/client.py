@@ -463,24 +463,25 @@ class _Pacer:
     """Says when the client's task has held the event loop for long enough to yield.
 
     A turn the loop had for any reason (the socket had nothing buffered, the owner awaited
-    something) starts the count again: a callback queued with `call_soon` runs only then.
+    something) starts the count again, from the first work counted after it: a callback
+    queued with `call_soon` runs only on such a turn.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._work = 0
         self._since = loop.time()
-        self._turned_at: float | None = None
-        loop.call_soon(self._turned)
+        self._turned = False
+        loop.call_soon(self._turn)
 
-    def _turned(self) -> None:
-        self._turned_at = self._loop.time()
+    def _turn(self) -> None:
+        self._turned = True
 
     def due(self, work: int = 1) -> bool:
         """Count `work` (a message, a frame); whether the loop should get a turn now."""
-        if self._turned_at is not None:
-            self._work, self._since, self._turned_at = 0, self._turned_at, None
-            self._loop.call_soon(self._turned)
+        if self._turned:
+            self._work, self._since, self._turned = 0, self._loop.time(), False
+            self._loop.call_soon(self._turn)
         self._work += work
         return self._work >= TURN_MESSAGES or self._loop.time() - self._since >= TURN_SECONDS
 
