@@ -121,3 +121,31 @@ async def test_a_small_snapshot_is_applied_at_once() -> None:
     assert turns == before
     task.cancel()
     assert len(state.channels) == STEP
+
+
+async def test_an_empty_snapshot_ending_many_calls_is_applied_in_steps() -> None:
+    """An empty snapshot after thousands of legs ends them all: that too takes steps."""
+    state = PbxState()
+    tracker = CallTracker(state)
+    await apply_message(state, tracker, snapshot(legs(LEGS, RINGING)))
+    turns = 0
+    done = False
+
+    async def counter() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(counter())
+    await asyncio.sleep(0)
+    before = turns
+    applied = await apply_message(state, tracker, snapshot(()))
+    done = True
+    await task
+    assert applied is not None
+    assert len(applied[0].removed) == LEGS
+    assert not state.channels
+    assert set(phases(tracker).values()) == {CallPhase.IDLE}
+    # The store's removals and the tracker's endings each took a turn every STEP legs.
+    assert turns - before >= 2 * LEGS / STEP

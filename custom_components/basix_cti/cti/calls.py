@@ -460,13 +460,18 @@ async def apply_message(
 ) -> tuple[Delta, list[CallEvent], set[str]] | None:
     """Apply one message to the store and its tracker: its delta, call events, changed users.
 
-    None for a message that holds no items. A snapshot of more than `STEP` items is applied
-    to staged copies in steps, giving the event loop a turn between them, and committed to
-    both at once in the step that returns: a reader never sees half a snapshot, nor a store
+    None for a message that holds no items. A snapshot that brings or replaces more than
+    `STEP` items is applied to staged copies in steps, giving the event loop a turn between
+    them, and committed to both at once in the step that returns: a reader never sees half a snapshot, nor a store
     the tracker has not caught up with. The caller must not apply another message meanwhile
     (the client hands them over one at a time).
     """
-    if not isinstance(message, Snapshot) or len(message.items) <= STEP:
+    # What a snapshot costs is what it brings and what it ends: an empty one after 10,000
+    # calls ends them all.
+    if (
+        not isinstance(message, Snapshot)
+        or len(message.items) + len(state.items(message.entity)) <= STEP
+    ):
         delta = state.apply(message)
         if delta is None:
             return None

@@ -284,10 +284,12 @@ class PbxState:
                 yield
         removed = tuple(record for key, record in table.items() if key not in fresh)
         users: set[str] = set()
-        for record in removed:
+        for index, record in enumerate(removed, 1):
             del table[record.key]
             self._reindex(entity, record, None)
             users |= _owners(record)
+            if not index % STEP:
+                yield
         yield
         for index, (key, item) in enumerate(fresh.items(), 1):
             old = table.get(key)
