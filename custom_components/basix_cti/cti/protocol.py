@@ -558,37 +558,17 @@ class Parser:
     # --- models ---------------------------------------------------------------------------------
 
     def _text(self, fields: _Fields, name: str, entity: str) -> str | None:
-        value = fields.get(name)
-        text = to_text(value)
-        if text is None and value is not None and value != "":
-            self._report(
-                "bad_value",
-                "%s.%s is not a text or number: %s",
-                entity,
-                name,
-                brief(value),
-            )
-        return text
+        return self._value_text(fields.get(name), name, entity)
 
     def _time(self, fields: _Fields, name: str, entity: str) -> datetime | None:
-        value = fields.get(name)
-        moment = to_datetime(value)
-        if moment is None and value not in (None, "", 0):
-            self._report(
-                "bad_time",
-                "%s.%s is not a usable time: %s",
-                entity,
-                name,
-                brief(value),
-            )
-        return moment
+        return self._value_time(fields.get(name), name, entity)
 
     def _value_text(self, value: Any, name: str, entity: str) -> str | None:
-        """`_text` of a value already at hand (the channel reader's slow path: not a str)."""
+        """A field's text; a value that is neither text nor number is reported and dropped."""
         if value is None:
             return None
         text = to_text(value)
-        if text is None and value is not None and value != "":
+        if text is None and value != "":
             self._report(
                 "bad_value",
                 "%s.%s is not a text or number: %s",
