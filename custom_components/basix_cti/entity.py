@@ -67,17 +67,21 @@ def _queue_adding[T](
     coordinator: BasixCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
     entities_of: Callable[[T], Iterable[Entity]],
+    current: Callable[[T], T | None],
 ) -> Callable[[Iterable[T]], None]:
     """A callback that queues the adding of each user's (or group's) entities.
 
     Added a slice at a time in the coordinator's queue, never in the caller's callback: new
     users arrive in the client's read task, and a snapshot of 2,000 users would add their
     16,000 entities there in one go. (The platform adds them in a task that starts at once,
-    so each job's time is what adding its entities costs.)
+    so each job's time is what adding its entities costs.) The queue may take seconds: each
+    job adds the user as `current` has them then, and none that the PBX removed meanwhile
+    (their entities would bring their device back).
     """
 
     def add_one(item: T) -> None:
-        async_add_entities(list(entities_of(item)))
+        if (now := current(item)) is not None:
+            async_add_entities(list(entities_of(now)))
 
     @callback
     def add(items: Iterable[T]) -> None:
@@ -94,7 +98,12 @@ def async_add_extension_entities(
 ) -> None:
     """Add each extension's entities, and those of extensions that appear later."""
     coordinator = entry.runtime_data
-    add = _queue_adding(coordinator, async_add_entities, entities_of)
+    add = _queue_adding(
+        coordinator,
+        async_add_entities,
+        entities_of,
+        lambda extension: coordinator.extensions.get(extension.user_id),
+    )
     add(coordinator.extensions.values())
     entry.async_on_unload(
         async_dispatcher_connect(coordinator.hass, coordinator.signal_new_extensions, add)
@@ -109,7 +118,12 @@ def async_add_group_entities(
 ) -> None:
     """Add each ring or hunt group's entities, and those of groups that appear later."""
     coordinator = entry.runtime_data
-    add = _queue_adding(coordinator, async_add_entities, entities_of)
+    add = _queue_adding(
+        coordinator,
+        async_add_entities,
+        entities_of,
+        lambda group: coordinator.groups.get(group.group_id),
+    )
     add(coordinator.groups.values())
     entry.async_on_unload(
         async_dispatcher_connect(coordinator.hass, coordinator.signal_new_groups, add)
@@ -198,7 +212,8 @@ class BasixExtensionEntity(BasixEntity):
         self._attr_device_info = _device_under_pbx(coordinator, extension.user_id, extension.name)
         self._extension = extension
         key = description.key
-        if key in ENABLED_FIRST and ENABLED_FIRST.index(key) >= enabled_kinds(coordinator):
+        kinds = enabled_kinds(coordinator)
+        if key in ENABLED_FIRST and ENABLED_FIRST.index(key) >= kinds:
             self._attr_entity_registry_enabled_default = False
             coordinator.reporter.report(
                 "entity_budget",
@@ -207,7 +222,7 @@ class BasixExtensionEntity(BasixEntity):
                 "enabled by hand",
                 coordinator.hub_name,
                 len(coordinator.extensions),
-                ", ".join(ENABLED_FIRST[: enabled_kinds(coordinator)]),
+                ", ".join(ENABLED_FIRST[:kinds]),
                 MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY,
             )
 

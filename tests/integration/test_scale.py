@@ -8,12 +8,14 @@ from unittest.mock import patch
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from basix_simulator.pbx import Pbx
 from basix_simulator.server import SimulatorServer
-from custom_components.basix_cti.const import EVENT_CALL
+from custom_components.basix_cti.const import DOMAIN, EVENT_CALL
+from custom_components.basix_cti.coordinator import Extension
 from custom_components.basix_cti.entity import BasixEntity
 
 from .conftest import entity_id, wait_for
@@ -195,3 +197,23 @@ async def test_a_large_pbx_stays_under_the_entity_limit(
     assert registry.async_get(entity_id(hass, "binary_sensor", "do_not_disturb", "1200")).disabled
     assert registry.async_get(entity_id(hass, "sensor", "missed_calls", "1200")).disabled
     assert "only their call_state, call, voicemail are enabled by default" in caplog.text
+
+
+async def test_a_user_gone_before_their_turn_gets_no_entities(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Adding waits its turn in a queue: a user the PBX removed meanwhile is not brought back."""
+    await wait_for(hass, lambda: entity_id(hass, "sensor", "call_state", "1200"))
+    coordinator = init_integration.runtime_data
+    registry = er.async_get(hass)
+    unique_id = f"{init_integration.unique_id}:9999_call_state"
+    ghost = Extension("9999", "Ghost", "999")
+
+    async_dispatcher_send(hass, coordinator.signal_new_extensions, [ghost])
+    await hass.async_block_till_done()
+    assert registry.async_get_entity_id("sensor", DOMAIN, unique_id) is None
+
+    coordinator.extensions[ghost.user_id] = ghost  # still there at its turn: added
+    async_dispatcher_send(hass, coordinator.signal_new_extensions, [ghost])
+    await hass.async_block_till_done()
+    assert registry.async_get_entity_id("sensor", DOMAIN, unique_id) is not None

@@ -46,7 +46,7 @@ async def test_a_large_change_is_queued_and_folded(
     await hass.async_block_till_done()
 
     assert log == [str(signal) for signal in SIGNALS] + ["first events", "second events"]
-    assert "Error firing call events" in caplog.text
+    assert "Error in basix_cti state writes" in caplog.text
 
 
 async def test_a_closed_writer_drops_what_waits(
@@ -67,3 +67,25 @@ async def test_a_closed_writer_drops_what_waits(
     queue.close()
     await hass.async_block_till_done()
     assert log == []
+
+
+async def test_a_failing_job_leaves_the_rest_running(
+    hass: HomeAssistant, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that raises is logged; the jobs behind it still run, and a closed queue takes none."""
+    log: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    queue = SlicedQueue(hass, entry, "test jobs", 0.0)
+    queue.extend([lambda: log.append("first"), broken, lambda: log.append("after")])
+    await hass.async_block_till_done()
+    assert log == ["first", "after"]
+    assert "Error in test jobs" in caplog.text
+
+    queue.close()
+    queue.extend([lambda: log.append("late")])
+    await hass.async_block_till_done()
+    assert log == ["first", "after"]
+    assert queue.closed

@@ -462,9 +462,9 @@ async def apply_message(
 
     None for a message that holds no items. A snapshot that brings or replaces more than
     `STEP` items is applied to staged copies in steps, giving the event loop a turn between
-    them, and committed to both at once in the step that returns: a reader never sees half a snapshot, nor a store
-    the tracker has not caught up with. The caller must not apply another message meanwhile
-    (the client hands them over one at a time).
+    them, and committed to both at once in the step that returns: a reader never sees half a
+    snapshot, nor a store the tracker has not caught up with. The caller must not apply
+    another message meanwhile (the client hands them over one at a time).
     """
     # What a snapshot costs is what it brings and what it ends: an empty one after 10,000
     # calls ends them all.

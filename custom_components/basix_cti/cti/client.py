@@ -599,8 +599,8 @@ class CtiClient:
 
     `on_message(message)` is called for every parsed message, strictly in arrival order, from
     the task running `run()`; when it returns an awaitable (a coroutine applying a large
-    snapshot in steps, say), the next message waits for it. `on_connection(connected, reason)` is called on each change of
-    the connection: `(True, None)` once the PBX sends its data (the first message that is not a
+    snapshot in steps, say), the next message waits for it. `on_connection(connected,
+    reason)` is called on each change of the connection: `(True, None)` once the PBX sends its data (the first message that is not a
     notice, before that message is handed over), `(False, reason)` when it ends or an attempt
     fails with a reason different from the last one reported (so a limit or a refused token is
     surfaced even when no connection was ever up). Both callbacks must not block; an exception

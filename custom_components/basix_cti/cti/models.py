@@ -135,8 +135,14 @@ class Fields(Mapping[str, Any]):
         return len(self._values)
 
     def __eq__(self, other: object) -> bool:
-        """Equal to any mapping of the same items (fast for another view of the same layout)."""
-        if isinstance(other, Fields) and other._layout is self._layout:
+        """Equal to any mapping of the same items (fast for a view laid out by the same names).
+
+        A reconnect's field_spec makes a new layout of the same names: its records still
+        compare by their values alone.
+        """
+        if isinstance(other, Fields) and (
+            other._layout is self._layout or other._layout.names == self._layout.names
+        ):
             return self._values == other._values
         if isinstance(other, Mapping):
             return dict(self.items()) == dict(other.items())
