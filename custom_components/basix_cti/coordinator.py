@@ -158,6 +158,8 @@ class BasixCoordinator:
         self.entity_adds = SlicedQueue(hass, entry, "basix_cti add entities", ADD_SLICE)
         # Looked up once: 16,000 entities link their devices to it (the PBX's stays).
         self._hub_device_id: str | None = None
+        # Whether the log said that a large PBX starts with fewer entities enabled.
+        self.told_entity_budget = False
 
     @property
     def hub_name(self) -> str:

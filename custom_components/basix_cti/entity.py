@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+import logging
 from typing import Any, override
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -21,6 +22,8 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
 from .groups import GroupInfo
+
+_LOGGER = logging.getLogger(__package__)
 
 
 def has_field(entity: str, field: str) -> Callable[[BasixCoordinator], bool]:
@@ -215,16 +218,17 @@ class BasixExtensionEntity(BasixEntity):
         kinds = enabled_kinds(coordinator)
         if key in ENABLED_FIRST and ENABLED_FIRST.index(key) >= kinds:
             self._attr_entity_registry_enabled_default = False
-            coordinator.reporter.report(
-                "entity_budget",
-                "%s has %d users: only their %s are enabled by default, to stay under Home "
-                "Assistant's limit of %d enabled entities per entry; the others can be "
-                "enabled by hand",
-                coordinator.hub_name,
-                len(coordinator.extensions),
-                ", ".join(ENABLED_FIRST[:kinds]),
-                MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY,
-            )
+            if not coordinator.told_entity_budget:
+                coordinator.told_entity_budget = True  # once an entry, not once an entity
+                _LOGGER.warning(
+                    "%s has %d users: only their %s are enabled by default, to stay under "
+                    "Home Assistant's limit of %d enabled entities per entry; the others can "
+                    "be enabled by hand",
+                    coordinator.hub_name,
+                    len(coordinator.extensions),
+                    ", ".join(ENABLED_FIRST[:kinds]),
+                    MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY,
+                )
 
     @property
     def extension(self) -> Extension:
