@@ -565,6 +565,8 @@ class Parser:
 
     def _value_text(self, value: Any, name: str, entity: str) -> str | None:
         """A field's text; a value that is neither text nor number is reported and dropped."""
+        if type(value) is str and value:  # what nearly every field is: no conversion
+            return value
         if value is None:
             return None
         text = to_text(value)
@@ -625,10 +627,8 @@ class Parser:
         ) = spec.channel()(
             (*values, None) if len(values) >= spec.width else self._pad(spec, values)
         )
-        # A text field is nearly always a str already (a converted binary): only other values
-        # take the slow path, which reports what is not text.
         text = self._value_text
-        uuid = uuid if type(uuid) is str and uuid else text(uuid, "uuid", entity)
+        uuid = text(uuid, "uuid", entity)
         if uuid is None:
             self._report("no_uuid", "A %s record has no uuid; it cannot be tracked", entity)
         reporter = self._reporter
@@ -645,67 +645,38 @@ class Parser:
         # a record without the field at all leaves it to other_info / target of type user.
         at = spec.user_id_at
         if at is not None and at < len(values):
-            owner = (
-                user_id if type(user_id) is str and user_id else text(user_id, "user_id", entity)
-            )
+            owner = text(user_id, "user_id", entity)
         else:
             owner = self._channel_user(parsed_other_info, parsed_target)
         time = self._value_time
         return Channel(
             entity=entity,
             uuid=uuid or "",
-            direction=direction
-            if type(direction) is str and direction
-            else text(direction, "direction", entity),
-            peer_location=peer_location
-            if type(peer_location) is str and peer_location
-            else text(peer_location, "peer_location", entity),
-            calling_name=calling_name
-            if type(calling_name) is str and calling_name
-            else text(calling_name, "calling_name", entity),
-            calling_number=calling_number
-            if type(calling_number) is str and calling_number
-            else text(calling_number, "calling_number", entity),
-            called_number=called_number
-            if type(called_number) is str and called_number
-            else text(called_number, "called_number", entity),
+            direction=text(direction, "direction", entity),
+            peer_location=text(peer_location, "peer_location", entity),
+            calling_name=text(calling_name, "calling_name", entity),
+            calling_number=text(calling_number, "calling_number", entity),
+            called_number=text(called_number, "called_number", entity),
             offered_at=time(offer_timestamp, "offer_timestamp", entity),
             answered_at=time(answer_timestamp, "answer_timestamp", entity),
             hungup_at=time(hangup_timestamp, "hangup_timestamp", entity),
-            other_uuid=other_uuid
-            if type(other_uuid) is str and other_uuid
-            else text(other_uuid, "other_uuid", entity),
+            other_uuid=text(other_uuid, "other_uuid", entity),
             user_id=owner,
-            user_name=user_name
-            if type(user_name) is str and user_name
-            else text(user_name, "user_name", entity),
-            group_id=group_id
-            if type(group_id) is str and group_id
-            else text(group_id, "group_id", entity),
-            group_name=group_name
-            if type(group_name) is str and group_name
-            else text(group_name, "group_name", entity),
+            user_name=text(user_name, "user_name", entity),
+            group_id=text(group_id, "group_id", entity),
+            group_name=text(group_name, "group_name", entity),
             state=parse_state(state, reporter),
             target=parsed_target,
             end_user=parsed_end_user,
             origination=parse_origination(origination, reporter),
             other_info=parsed_other_info,
-            last_event=(
-                last_event
-                if type(last_event) is str and last_event
-                else text(last_event, "last_event", entity)
-            )
-            or event,
+            last_event=text(last_event, "last_event", entity) or event,
             fields=Fields(spec.layout, values),
             last_event_data=to_text(last_event_data),
             disposition=disposition,
             tags=parse_tags(tags, reporter),
-            call_id=call_id
-            if type(call_id) is str and call_id
-            else text(call_id, "call_id", entity),
-            last_bridged_user_id=last_bridged_user_id
-            if type(last_bridged_user_id) is str and last_bridged_user_id
-            else text(last_bridged_user_id, "last_bridged_user_id", entity),
+            call_id=text(call_id, "call_id", entity),
+            last_bridged_user_id=text(last_bridged_user_id, "last_bridged_user_id", entity),
         )
 
     @staticmethod
