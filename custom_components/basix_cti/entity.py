@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 import logging
@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import (
     AddConfigEntryEntitiesCallback,
 )
 from homeassistant.helpers.restore_state import RestoreEntity
+from homeassistant.util.signal_type import SignalType
 
 from .const import MANUFACTURER
 from .coordinator import BasixConfigEntry, BasixCoordinator, Extension
@@ -66,31 +67,37 @@ def enabled_kinds(coordinator: BasixCoordinator) -> int:
     return max(1, room // max(1, len(coordinator.extensions)))
 
 
-def _queue_adding[T](
-    coordinator: BasixCoordinator,
+@callback
+def _async_add_as_they_come[T](
+    entry: BasixConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     entities_of: Callable[[T], Iterable[Entity]],
-    current: Callable[[T], T | None],
-) -> Callable[[Iterable[T]], None]:
-    """A callback that queues the adding of each user's (or group's) entities.
+    *,
+    known: Mapping[str, T],
+    key: Callable[[T], str],
+    signal: SignalType[list[T]],
+) -> None:
+    """Add the entities of each of `known` now, and of those `signal` announces later.
 
     Added a slice at a time in the coordinator's queue, never in the caller's callback: new
     users arrive in the client's read task, and a snapshot of 2,000 users would add their
     16,000 entities there in one go. (The platform adds them in a task that starts at once,
     so each job's time is what adding its entities costs.) The queue may take seconds: each
-    job adds the user as `current` has them then, and none that the PBX removed meanwhile
+    job adds the user as `known` has them then, and none that the PBX removed meanwhile
     (their entities would bring their device back).
     """
+    coordinator = entry.runtime_data
 
     def add_one(item: T) -> None:
-        if (now := current(item)) is not None:
+        if (now := known.get(key(item))) is not None:
             async_add_entities(list(entities_of(now)))
 
     @callback
     def add(items: Iterable[T]) -> None:
         coordinator.entity_adds.extend(partial(add_one, item) for item in items)
 
-    return add
+    add(list(known.values()))
+    entry.async_on_unload(async_dispatcher_connect(coordinator.hass, signal, add))
 
 
 @callback
@@ -101,15 +108,13 @@ def async_add_extension_entities(
 ) -> None:
     """Add each extension's entities, and those of extensions that appear later."""
     coordinator = entry.runtime_data
-    add = _queue_adding(
-        coordinator,
+    _async_add_as_they_come(
+        entry,
         async_add_entities,
         entities_of,
-        lambda extension: coordinator.extensions.get(extension.user_id),
-    )
-    add(coordinator.extensions.values())
-    entry.async_on_unload(
-        async_dispatcher_connect(coordinator.hass, coordinator.signal_new_extensions, add)
+        known=coordinator.extensions,
+        key=lambda extension: extension.user_id,
+        signal=coordinator.signal_new_extensions,
     )
 
 
@@ -121,15 +126,13 @@ def async_add_group_entities(
 ) -> None:
     """Add each ring or hunt group's entities, and those of groups that appear later."""
     coordinator = entry.runtime_data
-    add = _queue_adding(
-        coordinator,
+    _async_add_as_they_come(
+        entry,
         async_add_entities,
         entities_of,
-        lambda group: coordinator.groups.get(group.group_id),
-    )
-    add(coordinator.groups.values())
-    entry.async_on_unload(
-        async_dispatcher_connect(coordinator.hass, coordinator.signal_new_groups, add)
+        known=coordinator.groups,
+        key=lambda group: group.group_id,
+        signal=coordinator.signal_new_groups,
     )
 
 
