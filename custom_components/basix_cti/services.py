@@ -43,7 +43,7 @@ from .cti.errors import (
 from .cti.models import Channel, Group
 
 if TYPE_CHECKING:
-    from .coordinator import BasixConfigEntry, BasixCoordinator
+    from .coordinator import BasixCoordinator
 
 SERVICE_CALL: Final = "call"
 SERVICE_HANGUP: Final = "hangup"
@@ -205,14 +205,6 @@ def _destination(text: str) -> str:
     return destination
 
 
-def _loaded_entries(hass: HomeAssistant) -> list[BasixConfigEntry]:
-    return [
-        entry
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED
-    ]
-
-
 def _our_device(hass: HomeAssistant, device_id: str) -> tuple[BasixCoordinator, str | None]:
     """The coordinator a device belongs to, and the device's key (None: the PBX's own device)."""
     device = dr.async_get(hass).async_get(device_id)
@@ -299,7 +291,7 @@ def _leg(call: ServiceCall) -> tuple[BasixCoordinator, Channel]:
     """The leg a command is about: the channel named, or the call the extension's state shows."""
     hass = call.hass
     if uuid := (call.data.get(ATTR_CHANNEL_UUID) or "").strip():
-        for entry in _loaded_entries(hass):
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN):
             coordinator = entry.runtime_data
             state = coordinator.state
             leg = state.channels.get(uuid) or state.parked_channels.get(uuid)
