@@ -8,6 +8,7 @@ every call) is only added when the entry's option asks for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -29,7 +30,7 @@ def call_event_data(
     *,
     device_identifier: tuple[str, str],
     extension: str | None,
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     group_id: str | None = None,
 ) -> dict[str, Any]:
     """The bus event's data for one call event of the device with `device_identifier`.

@@ -261,6 +261,11 @@ class BasixCoordinator:
         """The signal of one user's call events."""
         return SignalType[CallEvent](f"{self._signal_prefix}_call_{user_id}")
 
+    def extension_name(self, user_id: str) -> str | None:
+        """The name of a user's device; None for a user Home Assistant does not show."""
+        extension = self.extensions.get(user_id)
+        return extension.name if extension else None
+
     def mwi_of(self, extension: Extension) -> Mwi | None:
         """The voicemail box of a user: their record's own `mwi`, else an older MWI box.
 
@@ -417,7 +422,7 @@ class BasixCoordinator:
             event,
             device_identifier=self.device_identifier(event.user_id),
             extension=extension.extension if extension else None,
-            options=dict(self.entry.options),
+            options=self.entry.options,
         )
         self.hass.bus.async_fire(EVENT_CALL, data)
         async_dispatcher_send(self.hass, self.signal_call(event.user_id), event)
@@ -543,7 +548,7 @@ class BasixCoordinator:
                     event,
                     device_identifier=self.device_identifier(info.key),
                     extension=info.extension,
-                    options=dict(self.entry.options),
+                    options=self.entry.options,
                     group_id=group_id,
                 ),
             )

@@ -9,7 +9,7 @@ group** (a member whose phone never rang missed nothing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from .cti.calls import Call, CallDirection, CallEvent, CallEventType, CallPhase, EndReason
 from .cti.models import CHANNEL, CHANNEL_WAITING, GROUP_MEMBER, Channel, Group, GroupMember
 from .cti.store import Delta, PbxState
+from .history import present
 
 GROUP_PREFIX = "group:"
 
@@ -222,17 +223,17 @@ def _transitions(
     yield CallEvent(CallEventType.MISSED, call, reason=reason)
 
 
-def members_attribute(members: list[GroupMember], names: dict[str, str]) -> list[dict[str, Any]]:
+def members_attribute(
+    members: list[GroupMember], name_of: Callable[[str], str | None]
+) -> list[dict[str, Any]]:
     """The members as an attribute: who, and their login state as the PBX sent it."""
     return [
-        {
-            key: value
-            for key, value in {
+        present(
+            {
                 "user_id": member.user_id,
-                "name": names.get(member.user_id or ""),
+                "name": name_of(member.user_id) if member.user_id else None,
                 "login_status": member.login_status,
-            }.items()
-            if value is not None
-        }
+            }
+        )
         for member in members
     ]

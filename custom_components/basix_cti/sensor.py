@@ -125,7 +125,6 @@ def _group_call_attributes(coordinator: BasixCoordinator, group_id: str) -> dict
     groups = coordinator.group_calls
     calls = [present(call.as_dict()) for call in groups.calls_of(group_id)]
     top = calls[0] if calls else {}
-    names = {user_id: extension.name for user_id, extension in coordinator.extensions.items()}
     waiting = [
         present(
             {
@@ -139,7 +138,7 @@ def _group_call_attributes(coordinator: BasixCoordinator, group_id: str) -> dict
     return present({key: top.get(key) for key in CALL_ATTRIBUTES}) | {
         "calls": calls,
         "waiting_calls": waiting,
-        "members": members_attribute(groups.members_of(group_id), names),
+        "members": members_attribute(groups.members_of(group_id), coordinator.extension_name),
     }
 
 
