@@ -47,7 +47,8 @@ def test_smallest_configuration_runs(tmp_path: Path) -> None:
         assert 0 < row["changes"][0] <= row["writes"][0] < 10
     assert 0 < figures["results"]["10,50"]["snapshot_lag"][0] < 60
     offline = figures["offline"]["10,50"]
-    assert 0 < offline["decode"][0] <= offline["feed"][0] + offline["decode"][0]
+    assert offline["decode"][0] > 0
+    assert offline["feed"][0] > 0
     assert 0 < offline["memory"][0] < 1_000_000
     assert figures["codec"]["cti.etf"] > 0
     assert "| Parser.feed" in result.stdout
